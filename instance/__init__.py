@@ -1,0 +1,1 @@
+"""Deployment-specific files: the settings classes, and (git-ignored) local databases."""

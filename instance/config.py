@@ -1,0 +1,119 @@
+"""Settings for each environment.
+
+The classes hold the defaults; `settings_for()` lays real environment variables
+(and `.env.<env>` files, loaded by the factory) over them. Every setting is listed,
+with its meaning, in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class Config:
+    """Defaults shared by every environment; safe for production."""
+
+    # Flask
+    DEBUG = False
+    TESTING = False
+    MAX_CONTENT_LENGTH = 64 * 1024
+
+    # The assistant
+    ASSISTANT_VERSION = "1.0.0"
+    SUPPORT_CONTACT = "support@greengrocerfoods.com or 1-800-555-0142 (8 AM to 8 PM EST)"
+    MAX_MESSAGE_CHARS = 4000
+
+    # DeepSeek (OpenAI-compatible chat completions)
+    DEEPSEEK_API_KEY = ""
+    DEEPSEEK_BASE_URL = "https://api.deepseek.com"
+    DEEPSEEK_MODEL = "deepseek-chat"
+    DEEPSEEK_TIMEOUT = 30.0
+    DEEPSEEK_MAX_RETRIES = 2
+    DEEPSEEK_RETRY_BACKOFF = 0.5
+    DEEPSEEK_TEMPERATURE = 0.7
+    DEEPSEEK_MAX_TOKENS = 500
+
+    # Security
+    FORCE_HTTPS = True
+    RATE_LIMITS = "200/hour;50/minute"
+    RATELIMIT_STORAGE_URI = "memory://"
+
+    # Logging
+    LOG_LEVEL = "INFO"
+    LOG_FILE = "logs/app.log"
+    LOG_MAX_BYTES = 10 * 1024 * 1024
+    LOG_BACKUP_COUNT = 5
+    LOG_TO_STDOUT = False
+
+
+class DevelopmentConfig(Config):
+    """Local development: plain HTTP, debug on."""
+
+    DEBUG = True
+    FORCE_HTTPS = False
+
+
+class TestingConfig(Config):
+    """The test suite: plain HTTP, a tight rate limit that tests can reach."""
+
+    TESTING = True
+    FORCE_HTTPS = False
+    RATE_LIMITS = "5 per minute"
+
+
+class ProductionConfig(Config):
+    """Production: HTTPS redirect and HSTS on."""
+
+    FORCE_HTTPS = True
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_class(name: str) -> type[Config]:
+    """Return the class for an environment name ("testing") or class name ("TestingConfig")."""
+    key = name.strip().lower()
+    for env_name, cls in CONFIGS.items():
+        if key in (env_name, cls.__name__.lower()):
+            return cls
+    raise ValueError(f"unknown configuration {name!r}; use one of {', '.join(CONFIGS)}")
+
+
+def settings_for(cls: type[Config], environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Return the class's settings with any environment variable of the same name laid over them."""
+    settings: dict[str, Any] = {}
+    for name in dir(cls):
+        if not name.isupper():
+            continue
+        default = getattr(cls, name)
+        settings[name] = _coerce(name, environ[name], default) if name in environ else default
+    return settings
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    """Turn an environment string into the type of the setting's default, or explain why not."""
+    value = raw.strip()
+    if isinstance(default, bool):
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise ValueError(f"{name} must be true or false, got {raw!r}")
+    try:
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise ValueError(f"{name} must be {kind}, got {raw!r}") from None
+    return raw

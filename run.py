@@ -1,0 +1,17 @@
+"""Start the development server: HOST (default 127.0.0.1), PORT (default 5000), FLASK_ENV development.
+
+For production use gunicorn (see the README); this server is for trying the API locally.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("FLASK_ENV", "development")  # production would redirect plain HTTP to https
+
+from app import create_app  # noqa: E402  (FLASK_ENV must be set first)
+
+app = create_app()
+
+if __name__ == "__main__":
+    app.run(host=os.environ.get("HOST", "127.0.0.1"), port=int(os.environ.get("PORT", "5000")), threaded=True)
