@@ -1,0 +1,32 @@
+"""The service layer: built once per app from its config and kept in `app.extensions`."""
+
+from __future__ import annotations
+
+import structlog
+from flask import Flask
+
+from app.services.chatbot_service import ChatbotService
+from app.services.faq import FaqIndex
+from app.services.llm import DeepSeekClient
+
+log = structlog.get_logger(__name__)
+
+
+def init_services(app: Flask) -> None:
+    """Build the chat service; without DEEPSEEK_API_KEY it answers FAQs only."""
+    config = app.config
+    llm = None
+    if config["DEEPSEEK_API_KEY"]:
+        llm = DeepSeekClient(
+            api_key=config["DEEPSEEK_API_KEY"],
+            base_url=config["DEEPSEEK_BASE_URL"],
+            model=config["DEEPSEEK_MODEL"],
+            timeout=config["DEEPSEEK_TIMEOUT"],
+            max_retries=config["DEEPSEEK_MAX_RETRIES"],
+            retry_backoff=config["DEEPSEEK_RETRY_BACKOFF"],
+            temperature=config["DEEPSEEK_TEMPERATURE"],
+            max_tokens=config["DEEPSEEK_MAX_TOKENS"],
+        )
+    else:
+        log.warning("deepseek_not_configured", detail="DEEPSEEK_API_KEY is not set; only FAQs will be answered")
+    app.extensions["chatbot"] = ChatbotService(FaqIndex(), llm)

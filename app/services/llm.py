@@ -1,0 +1,303 @@
+"""The only module that talks to DeepSeek.
+
+DeepSeek's API is OpenAI-compatible and DeepSeek recommends the `openai` SDK with
+`base_url`; this module wraps it behind `DeepSeekClient.complete()` and turns every
+SDK or transport failure into one of our `UpstreamFailure` errors.
+
+Two things the SDK does not do for us:
+- A deadline for the whole answer. While a request waits in DeepSeek's queue, DeepSeek
+  keeps the connection alive with blank lines (JSON) or `: keep-alive` comments (SSE);
+  each one resets an HTTP read timeout, so the SDK's `timeout` alone never fires. A
+  `Deadline` shuts the socket down when the time is up, which ends any blocked read.
+- Retries inside that deadline, only for what can succeed on retry (429, 5xx from a
+  busy or restarting service, connection errors), with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import httpx2
+import openai
+import pydantic
+import structlog
+from openai.types.chat import ChatCompletion
+
+from app.errors import UpstreamBusy, UpstreamError, UpstreamFailure, UpstreamTimeout, UpstreamUnavailable
+
+log = structlog.get_logger(__name__)
+
+Message = dict[str, str]
+T = TypeVar("T")
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+BUSY_STATUSES = frozenset({429, 503})
+ACCOUNT_STATUSES = frozenset({401, 402, 403})  # bad key, no balance, key not allowed
+MAX_BACKOFF_SECONDS = 8.0
+DEFAULT_BUSY_RETRY_AFTER = 5
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens DeepSeek billed for one answer."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    cache_hit_tokens: int | None = None
+    cache_miss_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer from the model (never its reasoning)."""
+
+    content: str
+    model: str
+    finish_reason: str | None
+    usage: Usage | None
+
+
+class LLMClient(Protocol):
+    """What the chat service needs from a language model."""
+
+    model: str
+
+    def complete(self, messages: Sequence[Message]) -> Completion:
+        """Return the model's answer to the conversation so far."""
+
+
+class Deadline:
+    """A point in time by which the whole answer must be in."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expires_at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        """Return the seconds left, never below zero."""
+        return max(0.0, self.expires_at - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        """Return whether the time is up."""
+        return self.remaining() <= 0.0
+
+    def http_timeout(self, connect: float) -> httpx2.Timeout:
+        """Return transport timeouts that cannot outlast the deadline."""
+        left = max(self.remaining(), 0.001)
+        return httpx2.Timeout(left, connect=min(connect, left))
+
+
+class SocketGuard:
+    """Shut an HTTP response's socket down at a deadline, ending any read blocked on it.
+
+    A read timeout restarts with every keep-alive byte, so only closing the socket
+    bounds the wait. `shutdown()` (unlike `close()`) wakes a read blocked in another
+    thread or greenlet; the read then fails and `translate_error` sees the deadline passed.
+    """
+
+    def __init__(self, response: httpx2.Response, seconds: float) -> None:
+        self._timer = threading.Timer(seconds, shutdown_socket, args=(response,))
+        self._timer.daemon = True
+
+    def __enter__(self) -> SocketGuard:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+
+def shutdown_socket(response: httpx2.Response) -> None:
+    """Shut down the socket under a response so that blocked reads return at once."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:  # already closed by the other side
+            pass
+
+
+class DeepSeekClient:
+    """DeepSeek chat completions with a real deadline, retries and our error types."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        model: str,
+        timeout: float,
+        max_retries: int,
+        temperature: float,
+        max_tokens: int,
+        retry_backoff: float = 0.5,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.model = model
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.retry_backoff = retry_backoff
+        self.connect_timeout = connect_timeout
+        # One client, one connection pool, for the life of the app; retries are ours.
+        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._client.close()
+
+    def complete(self, messages: Sequence[Message]) -> Completion:
+        """Return DeepSeek's answer, retrying what can succeed, within DEEPSEEK_TIMEOUT."""
+        deadline = Deadline(self.timeout)
+        return self._with_retries(lambda: self._complete_once(messages, deadline), deadline)
+
+    def _complete_once(self, messages: Sequence[Message], deadline: Deadline) -> Completion:
+        started = time.monotonic()
+        with upstream_errors(deadline), self._client.chat.completions.with_streaming_response.create(
+            model=self.model,
+            messages=list(messages),  # type: ignore[arg-type]
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            stream=False,
+            timeout=deadline.http_timeout(self.connect_timeout),
+        ) as response, SocketGuard(response.http_response, deadline.remaining()):
+            body = b"".join(response.iter_bytes())
+        completion = parse_completion(body, self.model)
+        log.info(
+            "llm_call",
+            model=completion.model,
+            finish_reason=completion.finish_reason,
+            latency_ms=round((time.monotonic() - started) * 1000, 1),
+            prompt_tokens=completion.usage.prompt_tokens if completion.usage else None,
+            completion_tokens=completion.usage.completion_tokens if completion.usage else None,
+            cache_hit_tokens=completion.usage.cache_hit_tokens if completion.usage else None,
+        )
+        return completion
+
+    def _with_retries(self, call: Callable[[], T], deadline: Deadline) -> T:
+        """Run `call`, retrying retryable failures with backoff while the deadline allows."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except UpstreamFailure as error:
+                retryable = getattr(error, "retryable", False)
+                delay = self._backoff(attempt, getattr(error, "wait", None))
+                if not retryable or attempt >= self.max_retries or delay >= deadline.remaining():
+                    log.warning("llm_call_failed", error_code=error.code, attempts=attempt + 1)
+                    raise
+                attempt += 1
+                log.info("llm_call_retry", error_code=error.code, attempt=attempt, delay_s=round(delay, 3))
+                time.sleep(delay)
+
+    def _backoff(self, attempt: int, wait: int | None) -> float:
+        """Return the pause before the next attempt: exponential with jitter, at least DeepSeek's Retry-After."""
+        exponential = min(self.retry_backoff * (2**attempt), MAX_BACKOFF_SECONDS)
+        jittered = exponential * random.uniform(0.8, 1.2)
+        return max(jittered, float(wait)) if wait else jittered
+
+
+@contextmanager
+def upstream_errors(deadline: Deadline) -> Iterator[None]:
+    """Turn SDK and transport exceptions raised inside into our UpstreamFailure errors."""
+    try:
+        yield
+    except UpstreamFailure:
+        raise
+    except Exception as error:
+        failure = translate_error(error, deadline)
+        if failure is None:
+            raise
+        raise failure from error
+
+
+def translate_error(error: Exception, deadline: Deadline) -> UpstreamFailure | None:
+    """Return our error for an SDK or transport exception (None: not an upstream failure)."""
+    if isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException)) or (
+        isinstance(error, (openai.APIConnectionError, httpx2.TransportError)) and deadline.expired
+    ):
+        return UpstreamTimeout()
+    if isinstance(error, (openai.APIConnectionError, httpx2.TransportError)):
+        log.warning("llm_connection_error", error_type=type(error).__name__)
+        return _mark(UpstreamError(), retryable=True)
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        log.warning("llm_http_error", status=status, upstream_error=_error_summary(error.body))
+        if status in BUSY_STATUSES:
+            asked = _retry_after(error.response)
+            return _mark(UpstreamBusy(retry_after=asked or DEFAULT_BUSY_RETRY_AFTER), retryable=True, wait=asked)
+        if status in ACCOUNT_STATUSES:
+            return UpstreamUnavailable()
+        return _mark(UpstreamError(), retryable=status in RETRYABLE_STATUSES)
+    return None
+
+
+def parse_completion(body: bytes, requested_model: str) -> Completion:
+    """Read a chat-completion body; anything that is not a usable answer is an UpstreamError.
+
+    The SDK hands back a non-JSON 200 body as a plain string instead of raising, so
+    the body is parsed and validated here.
+    """
+    try:
+        completion = ChatCompletion.model_validate(json.loads(body))
+        message = completion.choices[0].message
+    except (ValueError, pydantic.ValidationError, IndexError) as error:
+        log.warning("llm_bad_response", reason=type(error).__name__, body_bytes=len(body))
+        raise UpstreamError() from None
+    content = (message.content or "").strip()
+    if not content:  # e.g. a thinking model that spent its tokens on reasoning_content
+        log.warning("llm_bad_response", reason="empty_content", finish_reason=completion.choices[0].finish_reason)
+        raise UpstreamError()
+    return Completion(
+        content=content,
+        model=completion.model or requested_model,
+        finish_reason=completion.choices[0].finish_reason,
+        usage=usage_from(completion.usage),
+    )
+
+
+def usage_from(usage: Any) -> Usage | None:
+    """Return token counts from an SDK usage object, with DeepSeek's cache fields."""
+    if usage is None:
+        return None
+    extra = getattr(usage, "model_extra", None) or {}
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        cache_hit_tokens=extra.get("prompt_cache_hit_tokens"),
+        cache_miss_tokens=extra.get("prompt_cache_miss_tokens"),
+    )
+
+
+def _mark(error: UpstreamFailure, *, retryable: bool, wait: int | None = None) -> UpstreamFailure:
+    """Note on the error whether a retry may help and how long DeepSeek asked us to wait."""
+    error.retryable = retryable  # type: ignore[attr-defined]
+    error.wait = wait  # type: ignore[attr-defined]
+    return error
+
+
+def _retry_after(response: httpx2.Response) -> int | None:
+    """Return DeepSeek's Retry-After in whole seconds (1..60), if it sent one."""
+    try:
+        seconds = int(float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None
+    return min(max(seconds, 1), 60)
+
+
+def _error_summary(body: object) -> str | None:
+    """Return DeepSeek's error message for the log, cut short; it never reaches a client."""
+    if isinstance(body, dict):
+        body = body.get("message", body)
+    return None if body is None else str(body)[:200]
