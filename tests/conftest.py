@@ -1,0 +1,106 @@
+"""Fixtures: a DeepSeek stand-in on loopback, and a fresh app wired to it for every test."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from tests.deepseek_standin import StandIn
+
+API_KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def standin_server() -> Iterator[StandIn]:
+    """One stand-in for the session; tests reset it."""
+    server = StandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def standin(standin_server: StandIn) -> StandIn:
+    """The stand-in DeepSeek, with no queued replies and no recorded requests."""
+    standin_server.reset()
+    return standin_server
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    """Where this test's app writes its log."""
+    return tmp_path / "logs" / "app.log"
+
+
+@pytest.fixture
+def make_app(standin: StandIn, log_file: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps in the testing config, talking to the stand-in, with per-test overrides."""
+    apps: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        config = {
+            "FLASK_ENV": "testing",
+            "DEEPSEEK_API_KEY": API_KEY,
+            "DEEPSEEK_BASE_URL": standin.url,
+            "DEEPSEEK_TIMEOUT": 3.0,
+            "DEEPSEEK_RETRY_BACKOFF": 0.01,
+            "LOG_FILE": str(log_file),
+            "LOG_TO_STDOUT": False,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            **overrides,
+        }
+        app = create_app(config)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        llm = app.extensions["chatbot"].llm
+        if llm is not None:
+            llm.close()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """An app in the testing config."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for `app`."""
+    return app.test_client()
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """Return the JSON lines an app wrote to its log file."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--require-services",
+        action="store_true",
+        default=bool(os.environ.get("REQUIRE_SERVICES")),
+        help="fail, rather than skip, tests whose services (Redis, PostgreSQL, Chromium) are missing; "
+        "CI sets it through REQUIRE_SERVICES=1",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under --require-services a skip is a failure: CI must not pass by skipping what it should run."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and item.config.getoption("--require-services") and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under --require-services: {report.longrepr}"

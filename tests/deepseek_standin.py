@@ -1,0 +1,288 @@
+"""A stand-in for DeepSeek's chat-completions API on 127.0.0.1.
+
+It speaks the wire format the real service does: a JSON completion, or an SSE stream
+of `chat.completion.chunk` events ending in `data: [DONE]`; JSON error bodies with
+their status codes; the blank lines (JSON) and `: keep-alive` comments (SSE) that
+DeepSeek sends while a request waits in its queue. Tests script what it answers with
+`StandIn.push(Reply(...))` and read what it received from `StandIn.requests`.
+
+Used by the tests, the benchmarks and the browser tests: nothing here is mocked,
+the app's real client talks to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """What the stand-in answers to one request.
+
+    content / reasoning: the answer (and a thinking model's reasoning_content);
+    status / error: a non-200 answer with DeepSeek's error body;
+    raw: bytes sent as the body instead of a completion (garbage tests);
+    delay: seconds before the status line; keepalives / keepalive_interval: blank
+    lines or `: keep-alive` comments sent after the headers, before the answer;
+    chunk_delay: seconds between SSE chunks; cut_after: close an SSE stream after this
+    many content chunks, without finish_reason or [DONE]; drop: close the connection
+    without answering; headers: extra response headers.
+    """
+
+    content: str = "Hello from the stand-in."
+    reasoning: str | None = None
+    model: str = "deepseek-chat"
+    finish_reason: str = "stop"
+    status: int = 200
+    error: str | None = None
+    raw: bytes | None = None
+    raw_content_type: str = "application/json"
+    delay: float = 0.0
+    keepalives: int = 0
+    keepalive_interval: float = 0.05
+    chunk_delay: float = 0.0
+    chunk_size: int = 8
+    cut_after: int | None = None
+    drop: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    usage: dict[str, int] | None = None
+
+
+@dataclass
+class ReceivedRequest:
+    """One request the stand-in received."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class StandIn:
+    """A threaded HTTP server on loopback that answers like DeepSeek."""
+
+    def __init__(self, default: Reply | None = None, port: int = 0) -> None:
+        self.default = default or Reply()
+        self.requests: list[ReceivedRequest] = []
+        self.disconnects = 0  # streams the client closed before the end
+        self.completed_streams = 0
+        self._replies: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._disconnected = threading.Condition(self._lock)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Return the base URL to give the client (as DEEPSEEK_BASE_URL)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> StandIn:
+        """Start serving in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def push(self, *replies: Reply) -> None:
+        """Queue replies for the next requests; after them the default reply is used."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def reset(self) -> None:
+        """Forget queued replies and received requests."""
+        with self._lock:
+            self._replies.clear()
+            self.requests.clear()
+            self.disconnects = 0
+            self.completed_streams = 0
+
+    def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
+        """Wait until a client has closed a stream early; return whether one did."""
+        with self._disconnected:
+            return self._disconnected.wait_for(lambda: self.disconnects > 0, timeout)
+
+    def _next_reply(self, received: ReceivedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(received)
+            return self._replies.popleft() if self._replies else self.default
+
+    def _count_disconnect(self) -> None:
+        with self._disconnected:
+            self.disconnects += 1
+            self._disconnected.notify_all()
+
+    def _count_completed(self) -> None:
+        with self._lock:
+            self.completed_streams += 1
+
+
+def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {"_unparsed": raw.decode("utf-8", "replace")}
+            received = ReceivedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            reply = standin._next_reply(received)
+            if reply.delay:
+                time.sleep(reply.delay)
+            if reply.drop:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            try:
+                if reply.status != 200 or reply.raw is not None:
+                    self._send_plain(reply)
+                elif body.get("stream"):
+                    self._send_stream(reply, body)
+                else:
+                    self._send_completion(reply, body)
+            except (BrokenPipeError, ConnectionResetError):
+                standin._count_disconnect()
+                self.close_connection = True
+
+        def _start(self, status: int, content_type: str, reply: Reply, chunked: bool, length: int = 0) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(length))
+            self.end_headers()
+
+        def _chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def _end_chunks(self) -> None:
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _send_plain(self, reply: Reply) -> None:
+            if reply.raw is not None:
+                payload, content_type = reply.raw, reply.raw_content_type
+            else:
+                error = {"message": reply.error or f"stand-in error {reply.status}", "type": "stand_in_error",
+                         "param": None, "code": "stand_in"}
+                payload, content_type = json.dumps({"error": error}).encode(), "application/json"
+            self._start(reply.status, content_type, reply, chunked=False, length=len(payload))
+            self.wfile.write(payload)
+
+        def _send_completion(self, reply: Reply, request: dict[str, Any]) -> None:
+            message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+            if reply.reasoning is not None:
+                message["reasoning_content"] = reply.reasoning
+            payload = {
+                "id": str(uuid.uuid4()),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": reply.model,
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}],
+                "usage": reply.usage or _usage(request, reply.content),
+                "system_fingerprint": "fp_standin",
+            }
+            self._start(200, "application/json", reply, chunked=True)
+            for _ in range(reply.keepalives):  # DeepSeek's queue keep-alive for JSON answers
+                self._chunk(b"\n")
+                time.sleep(reply.keepalive_interval)
+            self._chunk(json.dumps(payload).encode())
+            self._end_chunks()
+
+        def _send_stream(self, reply: Reply, request: dict[str, Any]) -> None:
+            completion_id = str(uuid.uuid4())
+
+            def event(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> None:
+                chunk = {
+                    "id": completion_id,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": reply.model,
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                    "usage": usage,
+                }
+                self._chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+                if reply.chunk_delay:
+                    time.sleep(reply.chunk_delay)
+
+            self._start(200, "text/event-stream; charset=utf-8", reply, chunked=True)
+            for _ in range(reply.keepalives):  # DeepSeek's queue keep-alive for streams
+                self._chunk(b": keep-alive\n\n")
+                time.sleep(reply.keepalive_interval)
+            event({"role": "assistant", "content": ""})
+            for piece in _pieces(reply.reasoning or "", reply.chunk_size):
+                event({"reasoning_content": piece})
+            sent = 0
+            for piece in _pieces(reply.content, reply.chunk_size):
+                if reply.cut_after is not None and sent >= reply.cut_after:
+                    self._end_chunks()  # the stream just ends, as a dropped upstream does
+                    self.close_connection = True
+                    return
+                event({"content": piece})
+                sent += 1
+            event({"content": ""}, reply.finish_reason, reply.usage or _usage(request, reply.content))
+            self._chunk(b"data: [DONE]\n\n")
+            self._end_chunks()
+            standin._count_completed()
+
+    return Handler
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    return [text[i:i + size] for i in range(0, len(text), size)]
+
+
+def _usage(request: dict[str, Any], content: str) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content", ""))) for m in request.get("messages", [])) // 4 + 1
+    completion = len(content) // 4 + 1
+    hit = min(prompt, 64)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_cache_hit_tokens": hit,
+        "prompt_cache_miss_tokens": prompt - hit,
+    }
+
+
+def main() -> None:
+    """Run the stand-in on its own, for trying the API by hand: python -m tests.deepseek_standin."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A local stand-in for DeepSeek's chat-completions API.")
+    parser.add_argument("--port", type=int, default=8099)
+    parser.add_argument("--answer", default="This is the DeepSeek stand-in answering on 127.0.0.1.")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args()
+    standin = StandIn(Reply(content=args.answer, delay=args.latency, chunk_delay=0.05), port=args.port).start()
+    print(f"DeepSeek stand-in on {standin.url} (Ctrl+C stops it)", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()
