@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+
+from app.storage.models import Base
 
 # Bound once per app: a second init_app on the same app would rebuild the storage and
 # reset every counter. Limits and storage come from the app's config (RATE_LIMITS,
 # RATELIMIT_STORAGE_URI); the limiter's own headers are off because ours send
 # Retry-After only where it means something (see app/security/rate_limits.py).
 limiter = Limiter(key_func=get_remote_address, strategy="moving-window", headers_enabled=False)
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
