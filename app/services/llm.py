@@ -1,14 +1,14 @@
 """The only module that talks to DeepSeek.
 
 DeepSeek's API is OpenAI-compatible and DeepSeek recommends the `openai` SDK with
-`base_url`; this module wraps it behind `DeepSeekClient.complete()` and turns every
-SDK or transport failure into one of our `UpstreamFailure` errors.
+`base_url`; this module wraps it behind `DeepSeekClient.complete()` and `.stream()`
+and turns every SDK or transport failure into one of our `UpstreamFailure` errors.
 
 Two things the SDK does not do for us:
-- A deadline for the whole answer. While a request waits in DeepSeek's queue, DeepSeek
-  keeps the connection alive with blank lines (JSON) or `: keep-alive` comments (SSE);
-  each one resets an HTTP read timeout, so the SDK's `timeout` alone never fires. A
-  `Deadline` shuts the socket down when the time is up, which ends any blocked read.
+- A deadline that holds. While a request waits in DeepSeek's queue, DeepSeek keeps the
+  connection alive with blank lines (JSON) or `: keep-alive` comments (SSE); each one
+  resets an HTTP read timeout, so the SDK's `timeout` alone never fires. A
+  `SocketWatchdog` shuts the socket down when the time is up, ending any blocked read.
 - Retries inside that deadline, only for what can succeed on retry (429, 5xx from a
   busy or restarting service, connection errors), with exponential backoff.
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +31,7 @@ import structlog
 from openai.types.chat import ChatCompletion
 
 from app.errors import UpstreamBusy, UpstreamError, UpstreamFailure, UpstreamTimeout, UpstreamUnavailable
+from app.services.timeouts import Deadline, SocketWatchdog, shutdown_socket
 
 log = structlog.get_logger(__name__)
 
@@ -73,58 +73,8 @@ class LLMClient(Protocol):
     def complete(self, messages: Sequence[Message]) -> Completion:
         """Return the model's answer to the conversation so far."""
 
-
-class Deadline:
-    """A point in time by which the whole answer must be in."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expires_at = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        """Return the seconds left, never below zero."""
-        return max(0.0, self.expires_at - time.monotonic())
-
-    @property
-    def expired(self) -> bool:
-        """Return whether the time is up."""
-        return self.remaining() <= 0.0
-
-    def http_timeout(self, connect: float) -> httpx2.Timeout:
-        """Return transport timeouts that cannot outlast the deadline."""
-        left = max(self.remaining(), 0.001)
-        return httpx2.Timeout(left, connect=min(connect, left))
-
-
-class SocketGuard:
-    """Shut an HTTP response's socket down at a deadline, ending any read blocked on it.
-
-    A read timeout restarts with every keep-alive byte, so only closing the socket
-    bounds the wait. `shutdown()` (unlike `close()`) wakes a read blocked in another
-    thread or greenlet; the read then fails and `translate_error` sees the deadline passed.
-    """
-
-    def __init__(self, response: httpx2.Response, seconds: float) -> None:
-        self._timer = threading.Timer(seconds, shutdown_socket, args=(response,))
-        self._timer.daemon = True
-
-    def __enter__(self) -> SocketGuard:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-
-
-def shutdown_socket(response: httpx2.Response) -> None:
-    """Shut down the socket under a response so that blocked reads return at once."""
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    if sock is not None:
-        try:
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:  # already closed by the other side
-            pass
+    def stream(self, messages: Sequence[Message]) -> CompletionStream:
+        """Return the model's answer as a stream of text pieces."""
 
 
 class DeepSeekClient:
@@ -162,27 +112,33 @@ class DeepSeekClient:
         deadline = Deadline(self.timeout)
         return self._with_retries(lambda: self._complete_once(messages, deadline), deadline)
 
+    def stream(self, messages: Sequence[Message]) -> CompletionStream:
+        """Return DeepSeek's answer as a stream of text pieces (nothing is sent until it is iterated)."""
+        return CompletionStream(self, messages)
+
+    def _request(self, messages: Sequence[Message], deadline: Deadline, stream: bool) -> dict[str, Any]:
+        """Return the chat-completion parameters for one call."""
+        params: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "stream": stream,
+            "timeout": deadline.http_timeout(self.connect_timeout),
+        }
+        if stream:
+            params["stream_options"] = {"include_usage": True}
+        return params
+
     def _complete_once(self, messages: Sequence[Message], deadline: Deadline) -> Completion:
         started = time.monotonic()
-        with upstream_errors(deadline), self._client.chat.completions.with_streaming_response.create(
-            model=self.model,
-            messages=list(messages),  # type: ignore[arg-type]
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            stream=False,
-            timeout=deadline.http_timeout(self.connect_timeout),
-        ) as response, SocketGuard(response.http_response, deadline.remaining()):
+        params = self._request(messages, deadline, stream=False)
+        with upstream_errors(lambda: deadline.expired), self._client.chat.completions.with_streaming_response.create(
+            **params
+        ) as response, SocketWatchdog(response.http_response, deadline.remaining()):
             body = b"".join(response.iter_bytes())
         completion = parse_completion(body, self.model)
-        log.info(
-            "llm_call",
-            model=completion.model,
-            finish_reason=completion.finish_reason,
-            latency_ms=round((time.monotonic() - started) * 1000, 1),
-            prompt_tokens=completion.usage.prompt_tokens if completion.usage else None,
-            completion_tokens=completion.usage.completion_tokens if completion.usage else None,
-            cache_hit_tokens=completion.usage.cache_hit_tokens if completion.usage else None,
-        )
+        log_completion(completion, started, stream=False)
         return completion
 
     def _with_retries(self, call: Callable[[], T], deadline: Deadline) -> T:
@@ -208,27 +164,91 @@ class DeepSeekClient:
         return max(jittered, float(wait)) if wait else jittered
 
 
+class StreamCancelled(Exception):
+    """The reader cancelled the stream; not a failure of DeepSeek's."""
+
+
+class CompletionStream:
+    """DeepSeek's answer as it is written: iterate for text pieces, then read `completion`.
+
+    DEEPSEEK_TIMEOUT bounds the wait for the first token and every gap between tokens;
+    `: keep-alive` comments do not count as tokens. Connecting is retried like
+    `complete()`; once tokens flow, a broken stream is an UpstreamError, and so is a
+    stream that ends without a finish_reason. `reasoning_content` is never yielded.
+    """
+
+    def __init__(self, client: DeepSeekClient, messages: Sequence[Message]) -> None:
+        self.completion: Completion | None = None
+        self.received: list[str] = []
+        self._client = client
+        self._messages = list(messages)
+        self._response: httpx2.Response | None = None
+        self._cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop the stream from any thread; the connection is shut so nobody pays for unread tokens."""
+        self._cancelled.set()
+        if self._response is not None:
+            shutdown_socket(self._response)
+
+    def __iter__(self) -> Iterator[str]:
+        client, started = self._client, time.monotonic()
+        deadline = Deadline(client.timeout)
+        stream = client._with_retries(lambda: self._open(deadline), deadline)
+        self._response = stream.response
+        finish_reason, usage, model = None, None, client.model
+        with SocketWatchdog(stream.response, client.timeout) as watchdog, stream:
+            if self._cancelled.is_set():
+                raise StreamCancelled()
+            with upstream_errors(lambda: watchdog.fired, cancelled=self._cancelled.is_set):
+                for chunk in stream:
+                    watchdog.touch()  # a token (content or reasoning) arrived
+                    model = chunk.model or model
+                    usage = usage_from(chunk.usage) or usage
+                    choice = chunk.choices[0] if chunk.choices else None
+                    if choice is None:
+                        continue
+                    finish_reason = choice.finish_reason or finish_reason
+                    if choice.delta is not None and choice.delta.content:
+                        self.received.append(choice.delta.content)
+                        yield choice.delta.content
+        content = "".join(self.received).strip()
+        if finish_reason is None or not content:
+            log.warning("llm_bad_response", reason="stream_cut" if finish_reason is None else "empty_content")
+            raise UpstreamError()
+        self.completion = Completion(content=content, model=model, finish_reason=finish_reason, usage=usage)
+        log_completion(self.completion, started, stream=True)
+
+    def _open(self, deadline: Deadline) -> openai.Stream[Any]:
+        params = self._client._request(self._messages, deadline, stream=True)
+        with upstream_errors(lambda: deadline.expired):
+            return self._client._client.chat.completions.create(**params)
+
+
 @contextmanager
-def upstream_errors(deadline: Deadline) -> Iterator[None]:
+def upstream_errors(timed_out: Callable[[], bool], cancelled: Callable[[], bool] = lambda: False) -> Iterator[None]:
     """Turn SDK and transport exceptions raised inside into our UpstreamFailure errors."""
     try:
         yield
     except UpstreamFailure:
         raise
     except Exception as error:
-        failure = translate_error(error, deadline)
+        if cancelled():
+            raise StreamCancelled() from error
+        failure = translate_error(error, timed_out())
         if failure is None:
             raise
         raise failure from error
 
 
-def translate_error(error: Exception, deadline: Deadline) -> UpstreamFailure | None:
+def translate_error(error: Exception, timed_out: bool) -> UpstreamFailure | None:
     """Return our error for an SDK or transport exception (None: not an upstream failure)."""
+    transport_errors = (openai.APIConnectionError, httpx2.TransportError)
     if isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException)) or (
-        isinstance(error, (openai.APIConnectionError, httpx2.TransportError)) and deadline.expired
+        isinstance(error, transport_errors) and timed_out
     ):
         return UpstreamTimeout()
-    if isinstance(error, (openai.APIConnectionError, httpx2.TransportError)):
+    if isinstance(error, transport_errors):
         log.warning("llm_connection_error", error_type=type(error).__name__)
         return _mark(UpstreamError(), retryable=True)
     if isinstance(error, openai.APIStatusError):
@@ -240,7 +260,25 @@ def translate_error(error: Exception, deadline: Deadline) -> UpstreamFailure | N
         if status in ACCOUNT_STATUSES:
             return UpstreamUnavailable()
         return _mark(UpstreamError(), retryable=status in RETRYABLE_STATUSES)
+    if isinstance(error, (openai.APIError, ValueError)):  # an error event mid-stream, or unreadable data
+        log.warning("llm_bad_response", reason=type(error).__name__)
+        return UpstreamError()
     return None
+
+
+def log_completion(completion: Completion, started: float, *, stream: bool) -> None:
+    """Log one answered call with its latency and token counts."""
+    usage = completion.usage
+    log.info(
+        "llm_call",
+        model=completion.model,
+        stream=stream,
+        finish_reason=completion.finish_reason,
+        latency_ms=round((time.monotonic() - started) * 1000, 1),
+        prompt_tokens=usage.prompt_tokens if usage else None,
+        completion_tokens=usage.completion_tokens if usage else None,
+        cache_hit_tokens=usage.cache_hit_tokens if usage else None,
+    )
 
 
 def parse_completion(body: bytes, requested_model: str) -> Completion:
