@@ -12,9 +12,11 @@ from flask import Flask
 
 from app.api import register_blueprints
 from app.api.docs import init_docs
+from app.cli import register_commands
 from app.errors import register_error_handlers
 from app.security import init_security
 from app.services import init_services
+from app.storage.database import init_storage
 from app.utils.logger import configure_logging, init_request_logging
 from instance.config import Config, config_class, settings_for
 
@@ -36,10 +38,12 @@ def create_app(config: ConfigArg = None) -> Flask:
     configure_logging(app)
     init_request_logging(app)
     init_security(app)
+    init_storage(app)
     register_blueprints(app)
     register_error_handlers(app)
     init_docs(app)
     init_services(app)
+    register_commands(app)
     return app
 
 

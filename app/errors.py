@@ -54,6 +54,12 @@ class MessageTooLong(APIError):
     message = "That message is too long. Please shorten it and try again."
 
 
+class ConversationNotFound(APIError):
+    status_code = 404
+    code = "CONVERSATION_NOT_FOUND"
+    message = "We could not find that conversation. Please start a new one."
+
+
 class UpstreamFailure(APIError):
     """The language model could not give an answer; subclasses say why."""
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import structlog
 from flask import Flask
 
-from app.services.chatbot_service import ChatbotService
+from app.extensions import db
+from app.services.chatbot_service import ChatbotService, HistoryLimits
 from app.services.faq import FaqIndex
 from app.services.llm import DeepSeekClient
+from app.storage.conversations import ConversationStore
 
 log = structlog.get_logger(__name__)
 
@@ -29,4 +31,10 @@ def init_services(app: Flask) -> None:
         )
     else:
         log.warning("deepseek_not_configured", detail="DEEPSEEK_API_KEY is not set; only FAQs will be answered")
-    app.extensions["chatbot"] = ChatbotService(FaqIndex(), llm)
+    app.extensions["chatbot"] = ChatbotService(
+        FaqIndex(),
+        llm,
+        ConversationStore(db.session),
+        history=HistoryLimits(config["HISTORY_MAX_MESSAGES"], config["HISTORY_MAX_CHARS"]),
+        heartbeat_seconds=config["STREAM_HEARTBEAT_SECONDS"],
+    )

@@ -1,14 +1,26 @@
-"""The chat logic: FAQs first, then DeepSeek. Knows nothing of HTTP or Flask's request."""
+"""The chat logic: conversations, FAQs first, then DeepSeek. Knows nothing of HTTP or Flask's request.
+
+Each question is stored before DeepSeek is called, so a failed call loses nothing; the
+answer is stored with its source, model and token usage; a failure is recorded on the
+question with its error code. DeepSeek is stateless, so every call resends the system
+prompt and as much of the conversation as fits the history limits.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import structlog
 
-from app.errors import LLMNotConfigured
+from app.errors import APIError, ConversationNotFound, LLMNotConfigured
 from app.services.faq import FaqIndex
 from app.services.llm import LLMClient, Message, Usage
+from app.storage.conversations import ConversationStore
+from app.storage.models import Conversation
+from app.storage.models import Message as StoredMessage
+from app.utils.streams import with_heartbeats
 
 log = structlog.get_logger(__name__)
 
@@ -31,28 +43,196 @@ class Answer:
     usage: Usage | None = None
 
 
+@dataclass(frozen=True)
+class HistoryLimits:
+    """How much of a conversation is resent to the model: messages and characters, newest kept."""
+
+    max_messages: int = 20
+    max_chars: int = 12000
+
+
+@dataclass
+class Turn:
+    """One question in a conversation, stored and waiting for its answer."""
+
+    conversation_id: str
+    question_id: int
+    message: str
+    response_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
 class ChatbotService:
     """Answer customer questions from the FAQ when it knows them, otherwise from the language model."""
 
-    def __init__(self, faq: FaqIndex, llm: LLMClient | None, system_prompt: str = SYSTEM_PROMPT) -> None:
+    def __init__(
+        self,
+        faq: FaqIndex,
+        llm: LLMClient | None,
+        store: ConversationStore,
+        *,
+        history: HistoryLimits = HistoryLimits(),
+        heartbeat_seconds: float = 15.0,
+        system_prompt: str = SYSTEM_PROMPT,
+    ) -> None:
         self.faq = faq
         self.llm = llm
+        self.store = store
+        self.history = history
+        self.heartbeat_seconds = heartbeat_seconds
         self.system_prompt = system_prompt
 
-    def answer(self, message: str) -> Answer:
-        """Return the answer to a customer's message; raise an UpstreamFailure when none can be had."""
-        match = self.faq.match(message)
-        if match is not None:
-            log.info("faq_hit", faq_id=match.entry.id, score=match.score)
-            return Answer(content=match.entry.answer, source="faq", model=None)
+    def begin(self, message: str, conversation_id: str | None = None) -> Turn:
+        """Store the question, in its conversation (a new one without an id), and return the turn."""
+        if conversation_id is None:
+            conversation_id = self.store.create()
+        else:
+            self.conversation(conversation_id)  # unknown or malformed: 404, never a new conversation
+        question_id = self.store.add_message(conversation_id, "user", message)
+        return Turn(conversation_id, question_id, message)
+
+    def answer(self, turn: Turn) -> Answer:
+        """Answer a stored question, store the answer; on failure record it and raise."""
+        try:
+            answer = self._faq_answer(turn) or self._llm_answer(turn)
+        except Exception as error:
+            self.fail(turn, as_api_error(error))
+            raise
+        self._store_answer(turn, answer)
+        return answer
+
+    def stream(self, turn: Turn) -> AnswerStream:
+        """Return the answer to a stored question as a stream of text pieces.
+
+        Raises LLMNotConfigured at once (before any byte is streamed) when the FAQ does
+        not know the question and no model is configured.
+        """
+        faq_answer = self._faq_answer(turn)
+        if faq_answer is None and self.llm is None:
+            self.fail(turn, LLMNotConfigured())
+            raise LLMNotConfigured()
+        return AnswerStream(self, turn, faq_answer)
+
+    def conversation(self, conversation_id: str) -> Conversation:
+        """Return a conversation; a malformed or unknown id is ConversationNotFound."""
+        conversation = self.store.get(conversation_id) if is_conversation_id(conversation_id) else None
+        if conversation is None:
+            raise ConversationNotFound()
+        return conversation
+
+    def messages(self, conversation_id: str) -> list[StoredMessage]:
+        """Return a conversation's messages, oldest first."""
+        return self.store.messages(self.conversation(conversation_id).id)
+
+    def forget(self, conversation_id: str) -> None:
+        """Delete a conversation and every trace of it."""
+        if not is_conversation_id(conversation_id) or not self.store.delete(conversation_id):
+            raise ConversationNotFound()
+        log.info("conversation_deleted", conversation_id=conversation_id)
+
+    def prompt(self, turn: Turn) -> list[Message]:
+        """Return what the model is sent: the system prompt, the history that fits, the new question."""
+        messages: list[Message] = [{"role": "system", "content": self.system_prompt}]
+        for question, answer in self.store.recent_turns(
+            turn.conversation_id, self.history.max_messages, self.history.max_chars
+        ):
+            if question.id == turn.question_id:
+                continue
+            messages.append({"role": "user", "content": question.content})
+            messages.append({"role": "assistant", "content": answer.content})
+        messages.append({"role": "user", "content": turn.message})
+        return messages
+
+    def fail(self, turn: Turn, error: APIError, partial: str = "") -> None:
+        """Record that a question's answer failed; keep what was written of it, marked interrupted."""
+        if partial:
+            self._store_answer(turn, Answer(partial, "llm", self.llm.model if self.llm else None), interrupted=True)
+        self.store.mark_failed(turn.question_id, error.code)
+
+    def _faq_answer(self, turn: Turn) -> Answer | None:
+        match = self.faq.match(turn.message)
+        if match is None:
+            return None
+        log.info("faq_hit", faq_id=match.entry.id, score=match.score)
+        return Answer(content=match.entry.answer, source="faq", model=None)
+
+    def _llm_answer(self, turn: Turn) -> Answer:
         if self.llm is None:
             raise LLMNotConfigured()
-        completion = self.llm.complete(self.prompt(message))
+        completion = self.llm.complete(self.prompt(turn))
         return Answer(content=completion.content, source="llm", model=completion.model, usage=completion.usage)
 
-    def prompt(self, message: str) -> list[Message]:
-        """Return the messages sent to the model for a customer's message."""
-        return [
-            {"role": "system", "content": self.system_prompt},
-            {"role": "user", "content": message},
-        ]
+    def _store_answer(self, turn: Turn, answer: Answer, *, interrupted: bool = False) -> None:
+        usage = answer.usage
+        self.store.add_message(
+            turn.conversation_id,
+            "assistant",
+            answer.content,
+            source=answer.source,
+            model=answer.model,
+            response_id=turn.response_id,
+            interrupted=interrupted,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            cache_hit_tokens=usage.cache_hit_tokens if usage else None,
+        )
+
+
+class AnswerStream:
+    """An answer being written: iterate for text pieces (None while waiting), then read `answer`.
+
+    FAQ answers come as one piece. Model answers come as DeepSeek writes them; closing
+    the stream early (the client left) cancels the upstream request and keeps what was
+    written, marked interrupted. A failure is recorded on the question and raised.
+    """
+
+    def __init__(self, service: ChatbotService, turn: Turn, faq_answer: Answer | None) -> None:
+        self.turn = turn
+        self.answer: Answer | None = faq_answer
+        self._service = service
+        self._pieces = self._generate()
+
+    def __iter__(self) -> Iterator[str | None]:
+        return self._pieces
+
+    def close(self) -> None:
+        """Stop early: cancel the upstream request and store what was written so far."""
+        self._pieces.close()
+
+    def _generate(self) -> Iterator[str | None]:
+        service, turn = self._service, self.turn
+        if self.answer is not None:
+            yield self.answer.content
+            service._store_answer(turn, self.answer)
+            return
+        assert service.llm is not None  # checked by ChatbotService.stream
+        upstream = service.llm.stream(service.prompt(turn))
+        try:
+            yield from with_heartbeats(upstream, service.heartbeat_seconds)
+        except Exception as error:
+            service.fail(turn, as_api_error(error), "".join(upstream.received))
+            raise
+        except GeneratorExit:
+            upstream.cancel()
+            written = "".join(upstream.received)
+            log.info("chat_stream_abandoned", conversation_id=turn.conversation_id, chars_written=len(written))
+            if written:
+                service._store_answer(turn, Answer(written, "llm", service.llm.model), interrupted=True)
+            raise
+        completion = upstream.completion
+        assert completion is not None  # a stream that ends normally has its completion
+        self.answer = Answer(completion.content, "llm", completion.model, completion.usage)
+        service._store_answer(turn, self.answer)
+
+
+def as_api_error(error: Exception) -> APIError:
+    """Return the error as recorded on a failed question: ours as it is, anything else INTERNAL_ERROR."""
+    return error if isinstance(error, APIError) else APIError()
+
+
+def is_conversation_id(value: str) -> bool:
+    """Return whether a value is a conversation id as we issue them: a canonical UUID4 string."""
+    try:
+        parsed = uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return parsed.version == 4 and str(parsed) == value.lower()

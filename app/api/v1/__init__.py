@@ -10,4 +10,4 @@ from app.security.rate_limits import api_rate_limits
 v1_bp = Blueprint("v1", __name__)
 limiter.shared_limit(api_rate_limits, scope="api")(v1_bp)
 
-from app.api.v1 import chat  # noqa: E402,F401  (registers the routes)
+from app.api.v1 import chat, conversations  # noqa: E402,F401  (registers the routes)

@@ -1,19 +1,25 @@
-"""POST /api/v1/chat: one customer question in, one answer out."""
+"""POST /api/v1/chat and /api/v1/chat/stream: a customer's question in, the answer out."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import structlog
-from flask import Response, current_app, g, jsonify
+from flask import Response, current_app, g, jsonify, stream_with_context
 
 from app.api.v1 import v1_bp
 from app.api.v1.schemas import read_chat_request
-from app.services.chatbot_service import Answer, ChatbotService
+from app.errors import APIError
+from app.services.chatbot_service import Answer, AnswerStream, ChatbotService
+
+log = structlog.get_logger(__name__)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def chatbot() -> ChatbotService:
@@ -21,11 +27,11 @@ def chatbot() -> ChatbotService:
     return current_app.extensions["chatbot"]
 
 
-def response_metadata(model: str | None, error_code: str | None) -> dict[str, Any]:
+def response_metadata(model: str | None, error_code: str | None, response_id: str | None = None) -> dict[str, Any]:
     """Build the metadata every chat answer carries, and add it to the request's log line."""
     config = current_app.config
     metadata = {
-        "response_id": str(uuid.uuid4()),
+        "response_id": response_id or str(uuid.uuid4()),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "processing_time": round(time.perf_counter() - g.request_started, 4),
         "model": model,
@@ -53,19 +59,70 @@ def with_chat_error_extras(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def answer_body(answer: Answer) -> dict[str, Any]:
-    """Shape an answer as the API returns it."""
-    structlog.contextvars.bind_contextvars(source=answer.source)
-    return {
-        "content": answer.content,
-        "source": answer.source,
-        "metadata": response_metadata(model=answer.model, error_code=None),
-    }
-
-
 @v1_bp.post("/chat")
 @with_chat_error_extras
 def chat() -> Response:
-    """Answer a customer's question from the FAQ, or from DeepSeek when the FAQ does not know it."""
-    request_body = read_chat_request(current_app.config["MAX_MESSAGE_CHARS"])
-    return jsonify(answer_body(chatbot().answer(request_body.message)))
+    """Answer a customer's question, in a new or an existing conversation."""
+    question = read_chat_request(current_app.config["MAX_MESSAGE_CHARS"])
+    turn = chatbot().begin(question.message, question.conversation_id)
+    structlog.contextvars.bind_contextvars(conversation_id=turn.conversation_id)
+    answer = chatbot().answer(turn)
+    structlog.contextvars.bind_contextvars(source=answer.source)
+    return jsonify(
+        content=answer.content,
+        source=answer.source,
+        conversation_id=turn.conversation_id,
+        metadata=response_metadata(answer.model, None, turn.response_id),
+    )
+
+
+@v1_bp.post("/chat/stream")
+@with_chat_error_extras
+def chat_stream() -> Response:
+    """Stream the answer to a customer's question as server-sent events while it is written."""
+    question = read_chat_request(current_app.config["MAX_MESSAGE_CHARS"])
+    turn = chatbot().begin(question.message, question.conversation_id)
+    structlog.contextvars.bind_contextvars(conversation_id=turn.conversation_id)
+    stream = chatbot().stream(turn)  # errors up to here are plain JSON errors
+    return Response(stream_with_context(sse_events(stream)), mimetype="text/event-stream", headers=SSE_HEADERS)
+
+
+def sse_events(stream: AnswerStream) -> Iterator[str]:
+    """Write an answer stream as events: meta, delta..., then done or error; a comment while waiting."""
+    turn = stream.turn
+    yield sse("meta", {"conversation_id": turn.conversation_id, "response_id": turn.response_id})
+    error: APIError | None = None
+    try:
+        for piece in stream:
+            yield sse("delta", {"content": piece}) if piece is not None else ": waiting\n\n"
+    except APIError as failure:
+        error = failure
+    except Exception:
+        log.exception("unhandled_exception", during="chat_stream")
+        error = APIError()
+    finally:
+        stream.close()  # after a client disconnect: cancel upstream, keep what was written
+    if error is not None:
+        yield sse("error", {"error": {"code": error.code, "message": error.message}})
+        _log_stream_end(turn.response_id, None, None, error.code)
+        return
+    answer: Answer = stream.answer  # type: ignore[assignment]
+    yield sse("done", {"source": answer.source, "metadata": response_metadata(answer.model, None, turn.response_id)})
+    _log_stream_end(turn.response_id, answer.source, answer.model, None)
+
+
+def sse(event: str, data: dict[str, Any]) -> str:
+    """Format one server-sent event."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _log_stream_end(response_id: str, source: str | None, model: str | None, error_code: str | None) -> None:
+    """Log the end of a stream; the request line was written when its headers went out."""
+    log.info(
+        "chat_stream_finished",
+        response_id=response_id,
+        source=source,
+        model=model,
+        processing_time=round(time.perf_counter() - g.request_started, 4),
+        error_code=error_code,
+    )

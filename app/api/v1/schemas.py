@@ -12,11 +12,12 @@ from app.errors import EmptyQuery, InvalidRequest, MessageTooLong
 
 
 class ChatRequest(BaseModel):
-    """The body of POST /api/v1/chat."""
+    """The body of POST /api/v1/chat and /api/v1/chat/stream."""
 
     model_config = ConfigDict(strict=True, extra="ignore")
 
     message: str
+    conversation_id: str | None = None
 
 
 def read_json_object() -> dict[str, Any]:

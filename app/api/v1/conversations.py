@@ -1,0 +1,44 @@
+"""GET and DELETE /api/v1/conversations/<id>: read back a conversation, or erase it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Response, jsonify
+
+from app.api.v1 import v1_bp
+from app.api.v1.chat import chatbot
+
+
+def iso(moment: datetime) -> str:
+    """Format a stored timestamp as ISO-8601 UTC with its offset."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@v1_bp.get("/conversations/<conversation_id>")
+def get_conversation(conversation_id: str) -> Response:
+    """Return a conversation with all its messages, oldest first."""
+    conversation = chatbot().conversation(conversation_id)
+    messages = chatbot().messages(conversation.id)
+    return jsonify(
+        conversation_id=conversation.id,
+        created_at=iso(conversation.created_at),
+        messages=[
+            {
+                "role": message.role,
+                "content": message.content,
+                "source": message.source,
+                "created_at": iso(message.created_at),
+                "error_code": message.error_code,
+                "interrupted": message.interrupted,
+            }
+            for message in messages
+        ],
+    )
+
+
+@v1_bp.delete("/conversations/<conversation_id>")
+def delete_conversation(conversation_id: str) -> Response:
+    """Erase a conversation and every message in it (a privacy request)."""
+    chatbot().forget(conversation_id)
+    return Response(status=204)
