@@ -12,7 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from sqlalchemy import create_engine, inspect, text
+
 from app import create_app
+from app.storage.database import upgrade_schema
 from tests.deepseek_standin import StandIn
 
 API_KEY = "sk-test-0123456789abcdef"
@@ -39,9 +42,38 @@ def log_file(tmp_path: Path) -> Path:
     return tmp_path / "logs" / "app.log"
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL database from TEST_DATABASE_URL, emptied once so the migrations run for real."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        pytest.skip("TEST_DATABASE_URL is not set (no PostgreSQL to test against)")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table in ("messages", "conversations", "alembic_version"):
+            connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    engine.dispose()
+    return url
+
+
 @pytest.fixture
-def make_app(standin: StandIn, log_file: Path) -> Iterator[Callable[..., Flask]]:
-    """Build apps in the testing config, talking to the stand-in, with per-test overrides."""
+def database_url(tmp_path: Path) -> str:
+    """Where this test's app keeps conversations: a fresh SQLite file."""
+    return f"sqlite:///{tmp_path / 'chatbot.db'}"
+
+
+def empty_postgres(url: str) -> None:
+    """Delete every stored conversation, keeping the schema."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        if inspect(connection).has_table("messages"):
+            connection.execute(text("TRUNCATE messages, conversations"))
+    engine.dispose()
+
+
+@pytest.fixture
+def make_app(standin: StandIn, log_file: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
+    """Build apps in the testing config, talking to the stand-in, with a migrated database."""
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
@@ -51,12 +83,14 @@ def make_app(standin: StandIn, log_file: Path) -> Iterator[Callable[..., Flask]]
             "DEEPSEEK_BASE_URL": standin.url,
             "DEEPSEEK_TIMEOUT": 3.0,
             "DEEPSEEK_RETRY_BACKOFF": 0.01,
+            "DATABASE_URL": database_url,
             "LOG_FILE": str(log_file),
             "LOG_TO_STDOUT": False,
             "RATELIMIT_STORAGE_URI": "memory://",
             **overrides,
         }
         app = create_app(config)
+        upgrade_schema(app)
         apps.append(app)
         return app
 
@@ -65,6 +99,10 @@ def make_app(standin: StandIn, log_file: Path) -> Iterator[Callable[..., Flask]]
         llm = app.extensions["chatbot"].llm
         if llm is not None:
             llm.close()
+        with app.app_context():
+            from app.extensions import db
+
+            db.engine.dispose()
 
 
 @pytest.fixture

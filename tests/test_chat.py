@@ -42,7 +42,7 @@ def test_faq_questions_are_answered_without_calling_deepseek(client, standin, qu
 
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["content", "source", "metadata"]
+    assert list(body) == ["content", "source", "conversation_id", "metadata"]
     assert body["source"] == "faq"
     assert faq_words in body["content"]
     assert_metadata(body["metadata"], model=None)

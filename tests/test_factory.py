@@ -8,6 +8,7 @@ import pytest
 
 import app as app_module
 from app import create_app
+from app.storage.database import upgrade_schema
 from instance.config import Config, DevelopmentConfig, ProductionConfig, TestingConfig, config_class, settings_for
 
 
@@ -108,9 +109,10 @@ def test_the_shipped_development_env_file_holds_no_key():
     assert settings["DEEPSEEK_API_KEY"] == ""
 
 
-def test_apps_are_independent():
-    first = create_app({"FLASK_ENV": "testing", "MAX_MESSAGE_CHARS": 5})
-    second = create_app({"FLASK_ENV": "testing", "MAX_MESSAGE_CHARS": 50})
+def test_apps_are_independent(tmp_path):
+    first = create_app({"FLASK_ENV": "testing", "MAX_MESSAGE_CHARS": 5, "DATABASE_URL": f"sqlite:///{tmp_path}/1.db"})
+    second = create_app({"FLASK_ENV": "testing", "MAX_MESSAGE_CHARS": 50, "DATABASE_URL": f"sqlite:///{tmp_path}/2.db"})
+    upgrade_schema(second)
 
     assert first.test_client().post("/api/v1/chat", json={"message": "delivery hours"}).status_code == 400
     assert second.test_client().post("/api/v1/chat", json={"message": "delivery hours"}).status_code == 200

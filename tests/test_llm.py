@@ -7,7 +7,8 @@ import time
 import pytest
 
 from app.errors import UpstreamBusy, UpstreamError, UpstreamTimeout
-from app.services.llm import Completion, DeepSeekClient, Deadline, Usage, parse_completion
+from app.services.llm import Completion, DeepSeekClient, Usage, parse_completion
+from app.services.timeouts import Deadline
 from tests.deepseek_standin import Reply
 
 MESSAGES = [{"role": "user", "content": "hello"}]

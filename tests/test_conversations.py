@@ -1,0 +1,294 @@
+"""Conversations kept in a real database (SQLite always, PostgreSQL when TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.services.chatbot_service import SYSTEM_PROMPT
+from app.storage.models import Conversation, Message
+from tests.conftest import empty_postgres
+from tests.deepseek_standin import Reply
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Run every test here on both databases."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'chatbot.db'}"
+    url = request.getfixturevalue("postgres_url")
+    empty_postgres(url)
+    return url
+
+
+def ask(client, message, conversation_id=None):
+    body = {"message": message}
+    if conversation_id is not None:
+        body["conversation_id"] = conversation_id
+    return client.post("/api/v1/chat", json=body)
+
+
+def rows(app, model, **where):
+    with app.app_context():
+        query = select(model).filter_by(**where).order_by(model.created_at)
+        return list(db.session.scalars(query))
+
+
+def count(app, model):
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_new_conversation_starts_without_an_id(client):
+    first = ask(client, "delivery hours").get_json()
+    second = ask(client, "delivery hours").get_json()
+
+    assert uuid.UUID(first["conversation_id"]).version == 4
+    assert first["conversation_id"] != second["conversation_id"]
+
+
+def test_the_second_turn_resends_the_first(client, standin):
+    standin.push(Reply(content="We stock kale daily."), Reply(content="About $3 a bunch."))
+    first = ask(client, "Do you sell kale?").get_json()
+
+    second = ask(client, "How much is it?", first["conversation_id"])
+
+    assert second.status_code == 200
+    assert second.get_json()["conversation_id"] == first["conversation_id"]
+    assert standin.requests[1].body["messages"] == [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "Do you sell kale?"},
+        {"role": "assistant", "content": "We stock kale daily."},
+        {"role": "user", "content": "How much is it?"},
+    ]
+
+
+def test_faq_turns_are_history_too(client, standin):
+    first = ask(client, "what are your delivery hours").get_json()
+
+    ask(client, "and on holidays?", first["conversation_id"])
+
+    [request] = standin.requests
+    assert [m["role"] for m in request.body["messages"]] == ["system", "user", "assistant", "user"]
+    assert request.body["messages"][2]["content"] == first["content"]
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        str(uuid.uuid4()),  # well formed, unknown
+        "not-a-uuid",
+        str(uuid.uuid1()),  # a UUID, but not one we issue
+        "",
+        "../../etc/passwd",
+        "{" + str(uuid.uuid4()) + "}",
+    ],
+)
+def test_an_unknown_or_malformed_id_is_404_and_stores_nothing(app, client, standin, bad_id):
+    response = ask(client, "delivery hours", bad_id)
+
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["error"]["code"] == "CONVERSATION_NOT_FOUND"
+    assert body["metadata"]["error_code"] == "CONVERSATION_NOT_FOUND"
+    assert count(app, Conversation) == 0 and count(app, Message) == 0
+    assert standin.requests == []
+
+
+@pytest.mark.parametrize("bad_id", [42, ["x"], {"id": "x"}, True])
+def test_a_conversation_id_that_is_not_a_string_is_invalid(client, bad_id):
+    response = client.post("/api/v1/chat", json={"message": "hello", "conversation_id": bad_id})
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]["code"] == "INVALID_REQUEST"
+
+
+def test_a_null_conversation_id_starts_a_new_one(client):
+    response = client.post("/api/v1/chat", json={"message": "delivery hours", "conversation_id": None})
+
+    assert response.status_code == 200
+    assert response.get_json()["conversation_id"]
+
+
+def test_answers_are_stored_with_source_model_and_usage(app, client, standin):
+    standin.push(Reply(content="Kale is in stock.", model="deepseek-chat", usage={
+        "prompt_tokens": 80, "completion_tokens": 6, "total_tokens": 86,
+        "prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 16,
+    }))
+    body = ask(client, "kale?").get_json()
+
+    question, answer = rows(app, Message, conversation_id=body["conversation_id"])
+    assert (question.role, question.content, question.source, question.error_code) == ("user", "kale?", None, None)
+    assert (answer.role, answer.content, answer.source, answer.model) == (
+        "assistant", "Kale is in stock.", "llm", "deepseek-chat",
+    )
+    assert (answer.prompt_tokens, answer.completion_tokens, answer.cache_hit_tokens) == (80, 6, 64)
+    assert answer.response_id == body["metadata"]["response_id"]
+    assert answer.created_at.tzinfo is not None and question.created_at <= answer.created_at
+
+
+def test_a_failed_call_keeps_the_question_with_its_error_code(app, client, standin):
+    first = ask(client, "delivery hours").get_json()
+    standin.push(*[Reply(status=503)] * 3)
+
+    failed = ask(client, "kale?", first["conversation_id"])
+
+    assert failed.status_code == 503
+    conversation = client.get(f"/api/v1/conversations/{first['conversation_id']}").get_json()
+    assert [(m["role"], m["content"], m["error_code"]) for m in conversation["messages"]] == [
+        ("user", "delivery hours", None),
+        ("assistant", first["content"], None),
+        ("user", "kale?", "UPSTREAM_BUSY"),
+    ]
+
+
+def test_failed_turns_and_reasoning_are_never_sent_back(client, standin):
+    standin.push(Reply(content="Kale: yes.", reasoning="PRIVATE REASONING"))
+    cid = ask(client, "kale?").get_json()["conversation_id"]
+    standin.push(*[Reply(status=500)] * 3)
+    ask(client, "THIS FAILED", cid)
+    standin.reset()
+
+    ask(client, "and spinach?", cid)
+
+    sent = standin.requests[0].body["messages"]
+    assert [m["content"] for m in sent[1:]] == ["kale?", "Kale: yes.", "and spinach?"]
+    assert "PRIVATE REASONING" not in str(sent) and "THIS FAILED" not in str(sent)
+
+
+def test_history_keeps_the_newest_turns_within_the_message_limit(make_app, standin):
+    client = make_app(HISTORY_MAX_MESSAGES=4).test_client()
+    cid = None
+    for n in range(4):
+        standin.push(Reply(content=f"answer {n}"))
+        cid = ask(client, f"question {n}", cid).get_json()["conversation_id"]
+    standin.reset()
+
+    ask(client, "question 4", cid)
+
+    sent = [m["content"] for m in standin.requests[0].body["messages"][1:]]
+    assert sent == ["question 2", "answer 2", "question 3", "answer 3", "question 4"]
+
+
+def test_history_keeps_the_newest_turns_within_the_character_limit(make_app, standin):
+    client = make_app(HISTORY_MAX_CHARS=30).test_client()
+    cid = None
+    for n in range(3):
+        standin.push(Reply(content=f"answer {n}"))  # each turn is 18 characters
+        cid = ask(client, f"question {n}", cid).get_json()["conversation_id"]
+    standin.reset()
+
+    ask(client, "a new question that is long", cid)
+
+    sent = [m["content"] for m in standin.requests[0].body["messages"][1:]]
+    assert sent == ["question 2", "answer 2", "a new question that is long"]  # the new message is not counted
+
+
+def test_get_returns_the_conversation_oldest_first(client, standin):
+    standin.push(Reply(content="Kale: yes."))
+    cid = ask(client, "kale?").get_json()["conversation_id"]
+    ask(client, "order status", cid)
+
+    response = client.get(f"/api/v1/conversations/{cid}")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["conversation_id"] == cid
+    assert [(m["role"], m["source"]) for m in body["messages"]] == [
+        ("user", None), ("assistant", "llm"), ("user", None), ("assistant", "faq"),
+    ]
+    stamps = [datetime.fromisoformat(m["created_at"]) for m in body["messages"]]
+    assert all(s.utcoffset() == timedelta(0) for s in stamps)
+    assert stamps == sorted(stamps)
+    assert datetime.fromisoformat(body["created_at"]) <= stamps[0]
+    assert all(m["interrupted"] is False and m["error_code"] is None for m in body["messages"])
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+@pytest.mark.parametrize("bad_id", [str(uuid.uuid4()), "nope", str(uuid.uuid1())])
+def test_unknown_conversations_are_404(client, method, bad_id):
+    response = getattr(client, method)(f"/api/v1/conversations/{bad_id}")
+
+    assert response.status_code == 404
+    assert response.get_json() == {
+        "error": {"code": "CONVERSATION_NOT_FOUND", "message": response.get_json()["error"]["message"]}
+    }
+
+
+def test_delete_erases_every_trace(make_app, standin):
+    app = make_app(RATE_LIMITS="100/minute")
+    client = app.test_client()
+    standin.push(*[Reply(status=500)] * 3)
+    doomed = ask(client, "kale?").get_json()["metadata"]  # a failed turn is stored too
+    doomed_id = rows(app, Conversation)[0].id
+    kept = ask(client, "delivery hours").get_json()["conversation_id"]
+    ask(client, "order status", doomed_id)
+
+    response = client.delete(f"/api/v1/conversations/{doomed_id}")
+
+    assert doomed["error_code"] == "UPSTREAM_ERROR"
+    assert response.status_code == 204 and response.data == b""
+    assert client.get(f"/api/v1/conversations/{doomed_id}").status_code == 404
+    assert rows(app, Message, conversation_id=doomed_id) == []
+    assert [c.id for c in rows(app, Conversation)] == [kept]
+    assert client.get(f"/api/v1/conversations/{kept}").status_code == 200
+    assert client.delete(f"/api/v1/conversations/{doomed_id}").status_code == 404
+
+
+def test_a_conversation_survives_a_restart(make_app, standin):
+    standin.push(Reply(content="Kale: yes."))
+    cid = ask(make_app().test_client(), "kale?").get_json()["conversation_id"]
+
+    restarted = make_app().test_client()  # a new app on the same database
+    body = restarted.get(f"/api/v1/conversations/{cid}").get_json()
+    ask(restarted, "and spinach?", cid)
+
+    assert [m["content"] for m in body["messages"]] == ["kale?", "Kale: yes."]
+    assert [m["content"] for m in standin.requests[-1].body["messages"][1:]] == ["kale?", "Kale: yes.", "and spinach?"]
+
+
+def test_upgrading_the_schema_again_keeps_the_data(make_app):
+    app = make_app()
+    cid = ask(app.test_client(), "delivery hours").get_json()["conversation_id"]
+
+    again = make_app()  # upgrade_schema runs again on the same database
+
+    assert again.test_client().get(f"/api/v1/conversations/{cid}").status_code == 200
+
+
+def test_purge_deletes_only_conversations_idle_for_longer_than_the_retention(app, client):
+    old = ask(client, "delivery hours").get_json()["conversation_id"]
+    recent = ask(client, "order status").get_json()["conversation_id"]
+    with app.app_context():
+        db.session.get(Conversation, old).last_message_at = datetime.now(timezone.utc) - timedelta(days=40)
+        db.session.commit()
+
+    runner = app.test_cli_runner()
+    kept_all = runner.invoke(args=["conversations", "purge", "--older-than-days", "45"])
+    purged = runner.invoke(args=["conversations", "purge", "--older-than-days", "30"])
+
+    assert kept_all.exit_code == 0 and "Deleted 0 conversations" in kept_all.output
+    assert purged.exit_code == 0 and "Deleted 1 conversation " in purged.output
+    assert [c.id for c in rows(app, Conversation)] == [recent]
+    assert rows(app, Message, conversation_id=old) == []
+
+
+def test_purge_defaults_to_the_configured_retention(make_app):
+    app = make_app(CONVERSATION_RETENTION_DAYS=0)
+    ask(app.test_client(), "delivery hours")
+
+    result = app.test_cli_runner().invoke(args=["conversations", "purge"])
+
+    assert result.exit_code == 0
+    assert "in the last 0 days" in result.output
+    assert count(app, Conversation) == 0
+
+
+def test_purge_refuses_a_negative_age(app):
+    result = app.test_cli_runner().invoke(args=["conversations", "purge", "--older-than-days", "-1"])
+
+    assert result.exit_code != 0
