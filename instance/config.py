@@ -38,6 +38,13 @@ class Config:
     DEEPSEEK_TEMPERATURE = 0.7
     DEEPSEEK_MAX_TOKENS = 500
 
+    # Conversations
+    DATABASE_URL = "sqlite:///chatbot.db"  # relative SQLite paths live in instance/
+    HISTORY_MAX_MESSAGES = 20
+    HISTORY_MAX_CHARS = 12000
+    CONVERSATION_RETENTION_DAYS = 30
+    STREAM_HEARTBEAT_SECONDS = 15.0
+
     # Security
     FORCE_HTTPS = True
     RATE_LIMITS = "200/hour;50/minute"
