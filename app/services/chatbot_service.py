@@ -53,11 +53,12 @@ class HistoryLimits:
 
 @dataclass
 class Turn:
-    """One question in a conversation, stored and waiting for its answer."""
+    """One question in a conversation, stored and waiting for its answer, with the history before it."""
 
     conversation_id: str
     question_id: int
     message: str
+    history: list[Message] = field(default_factory=list)
     response_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
@@ -82,13 +83,23 @@ class ChatbotService:
         self.system_prompt = system_prompt
 
     def begin(self, message: str, conversation_id: str | None = None) -> Turn:
-        """Store the question, in its conversation (a new one without an id), and return the turn."""
+        """Store the question, in its conversation (a new one without an id), and return the turn.
+
+        The history is read here, before the question is committed, so no database
+        connection is held while the model answers.
+        """
+        history: list[Message] = []
         if conversation_id is None:
             conversation_id = self.store.create()
         else:
             self.conversation(conversation_id)  # unknown or malformed: 404, never a new conversation
+            for question, answer in self.store.recent_turns(
+                conversation_id, self.history.max_messages, self.history.max_chars
+            ):
+                history.append({"role": "user", "content": question.content})
+                history.append({"role": "assistant", "content": answer.content})
         question_id = self.store.add_message(conversation_id, "user", message)
-        return Turn(conversation_id, question_id, message)
+        return Turn(conversation_id, question_id, message, history)
 
     def answer(self, turn: Turn) -> Answer:
         """Answer a stored question, store the answer; on failure record it and raise."""
@@ -131,16 +142,7 @@ class ChatbotService:
 
     def prompt(self, turn: Turn) -> list[Message]:
         """Return what the model is sent: the system prompt, the history that fits, the new question."""
-        messages: list[Message] = [{"role": "system", "content": self.system_prompt}]
-        for question, answer in self.store.recent_turns(
-            turn.conversation_id, self.history.max_messages, self.history.max_chars
-        ):
-            if question.id == turn.question_id:
-                continue
-            messages.append({"role": "user", "content": question.content})
-            messages.append({"role": "assistant", "content": answer.content})
-        messages.append({"role": "user", "content": turn.message})
-        return messages
+        return [{"role": "system", "content": self.system_prompt}, *turn.history, {"role": "user", "content": turn.message}]
 
     def fail(self, turn: Turn, error: APIError, partial: str = "") -> None:
         """Record that a question's answer failed; keep what was written of it, marked interrupted."""
