@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import structlog
 from flask import Flask
 
 from app.services.chatbot_service import ChatbotService
 from app.services.faq import FaqIndex
+from app.services.knowledge_base import load_faq, resolve
 from app.services.llm import DeepSeekClient
 
 log = structlog.get_logger(__name__)
 
 
 def init_services(app: Flask) -> None:
-    """Build the chat service; without DEEPSEEK_API_KEY it answers FAQs only."""
+    """Build the chat service; a bad FAQ_FILE stops the app, a missing DEEPSEEK_API_KEY only warns."""
     config = app.config
     llm = None
     if config["DEEPSEEK_API_KEY"]:
@@ -29,4 +32,17 @@ def init_services(app: Flask) -> None:
         )
     else:
         log.warning("deepseek_not_configured", detail="DEEPSEEK_API_KEY is not set; only FAQs will be answered")
-    app.extensions["chatbot"] = ChatbotService(FaqIndex(), llm)
+    app.extensions["chatbot"] = ChatbotService(build_faq_index(app), llm)
+
+
+def build_faq_index(app: Flask) -> FaqIndex:
+    """Load FAQ_FILE (relative to the project folder) and index it; raise FaqFileError if it is invalid."""
+    path = faq_path(app)
+    index = FaqIndex(load_faq(path))
+    log.info("faq_loaded", path=str(path), entries=len(index))
+    return index
+
+
+def faq_path(app: Flask, path: str | None = None) -> Path:
+    """Return FAQ_FILE, or the given path, resolved against the project folder."""
+    return resolve(path or app.config["FAQ_FILE"], Path(app.root_path).parent)
