@@ -32,7 +32,9 @@ def init_services(app: Flask) -> None:
         )
     else:
         log.warning("deepseek_not_configured", detail="DEEPSEEK_API_KEY is not set; only FAQs will be answered")
-    app.extensions["chatbot"] = ChatbotService(build_faq_index(app), llm)
+    app.extensions["chatbot"] = ChatbotService(
+        build_faq_index(app), llm, support_contact=config["SUPPORT_CONTACT"]
+    )
 
 
 def build_faq_index(app: Flask) -> FaqIndex:
