@@ -12,6 +12,7 @@ from flask import Flask
 
 from app.api import register_blueprints
 from app.api.docs import init_docs
+from app.cli import register_commands
 from app.errors import register_error_handlers
 from app.security import init_security
 from app.services import init_services
@@ -40,6 +41,7 @@ def create_app(config: ConfigArg = None) -> Flask:
     register_error_handlers(app)
     init_docs(app)
     init_services(app)
+    register_commands(app)
     return app
 
 
