@@ -52,6 +52,7 @@ _DISMISSALS: tuple[tuple[str, ...], ...] = tuple(
 _RETRACTIONS: tuple[tuple[str, ...], ...] = tuple(
     tuple(cue.split()) for cue in ("never mind", "nevermind", "forget that", "scratch that", "forget it")
 )
+_CUE_STARTS = frozenset(cue[0] for cue in _DISMISSALS + _RETRACTIONS)
 _CLAUSE_STARTS = frozenset(
     "i but just so and please can could how what where when why is are do does will would".split()
 )
@@ -128,7 +129,7 @@ def _phrase_table() -> dict[tuple[str, ...], tuple[str, ...]]:
 
 
 PHRASES = _phrase_table()
-_LONGEST_PHRASE = max(len(words) for words in PHRASES)
+_LONGEST_FROM = {first: max(len(p) for p in PHRASES if p[0] == first) for first in {p[0] for p in PHRASES}}
 
 
 def words_of(text: str) -> list[str]:
@@ -157,6 +158,10 @@ def drop_dismissed(words: Sequence[str]) -> list[str]:
     kept: list[str] = []
     index = 0
     while index < len(words):
+        if words[index] not in _CUE_STARTS:
+            kept.append(words[index])
+            index += 1
+            continue
         retraction = next((cue for cue in _RETRACTIONS if tuple(words[index:index + len(cue)]) == cue), None)
         if retraction is not None:
             kept.clear()
@@ -272,7 +277,7 @@ class Analyzer:
     def _concepts_at(self, words: Sequence[str], index: int) -> tuple[tuple[str, ...], int]:
         """Return the concepts of the longest lexicon phrase starting at `index`, and its length in words."""
         if self.concepts:
-            for length in range(min(_LONGEST_PHRASE, len(words) - index), 0, -1):
+            for length in range(min(_LONGEST_FROM.get(words[index], 0), len(words) - index), 0, -1):
                 concepts = PHRASES.get(tuple(words[index:index + length]))
                 if concepts is not None:
                     return concepts, length
