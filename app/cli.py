@@ -1,4 +1,4 @@
-"""Command-line tools: `flask conversations purge` (and Flask-Migrate's `flask db`)."""
+"""Command-line tools: `flask conversations purge`, `flask faq check|ask` (and Flask-Migrate's `flask db`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,19 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.services import faq_path
+from app.services.faq import FaqIndex
+from app.services.knowledge_base import FaqFileError, load_faq
 from app.storage.models import utcnow
 
 conversations_cli = AppGroup("conversations", help="Manage stored conversations.")
+faq_cli = AppGroup("faq", help="Check the FAQ file and see how questions match it.")
+
+
+def register_commands(app: Flask) -> None:
+    """Add the project's commands to `flask`."""
+    app.cli.add_command(conversations_cli)
+    app.cli.add_command(faq_cli)
 
 
 @conversations_cli.command("purge")
@@ -27,6 +37,47 @@ def purge_conversations(older_than_days: int | None) -> None:
     click.echo(f"Deleted {deleted} conversation{'s' if deleted != 1 else ''} with no message in the last {days} days.")
 
 
-def register_commands(app: Flask) -> None:
-    """Add the project's commands to `flask`."""
-    app.cli.add_command(conversations_cli)
+@faq_cli.command("check")
+@click.argument("path", required=False)
+def check(path: str | None) -> None:
+    """Validate a FAQ file (default: FAQ_FILE); exit 1 naming the bad entry."""
+    resolved = faq_path(current_app, path)
+    try:
+        entries = load_faq(resolved)
+    except FaqFileError as error:
+        click.echo(f"Error: {error}", err=True)
+        raise click.exceptions.Exit(1) from None
+    FaqIndex(entries)  # the index builds from any valid file; fail here rather than at start-up if not
+    phrasings = sum(len(entry.phrasings) for entry in entries)
+    click.echo(f"OK: {len(entries)} entries, {phrasings} phrasings in {resolved}")
+
+
+@faq_cli.command("ask")
+@click.argument("question")
+@click.option("--limit", default=5, show_default=True, help="How many matches to show.")
+def ask(question: str, limit: int) -> None:
+    """Show the FAQ entries that best match a question, their scores and what the chatbot would do."""
+    index: FaqIndex = current_app.extensions["chatbot"].faq
+    click.echo(
+        f"thresholds: direct answer >= {index.match_threshold:.2f}, "
+        f"related (grounding, fallback) >= {index.related_threshold:.2f}"
+    )
+    matches = [found for found in index.search(question, limit) if found.score > 0]
+    for found in matches:
+        passes = "direct" if found.score >= index.match_threshold else (
+            "related" if found.score >= index.related_threshold else "none"
+        )
+        click.echo(f"{found.score:.3f}  {passes:<7}  {found.entry.id}: {found.entry.phrasings[0]}")
+    click.echo(f"verdict: {verdict(index, question)}")
+
+
+def verdict(index: FaqIndex, question: str) -> str:
+    """Say in words what the chat service does with the question."""
+    direct = index.match(question)
+    if direct is not None:
+        return f"answered from the FAQ ({direct.entry.id}), DeepSeek is not called"
+    related = index.related(question)
+    if not related:
+        return "goes to DeepSeek without store facts; if DeepSeek fails, its error is returned"
+    ids = ", ".join(found.entry.id for found in related)
+    return f"goes to DeepSeek with store facts from {ids}; if DeepSeek fails, answered from {related[0].entry.id}"

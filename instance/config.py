@@ -27,6 +27,7 @@ class Config:
     ASSISTANT_VERSION = "1.0.0"
     SUPPORT_CONTACT = "support@greengrocerfoods.com or 1-800-555-0142 (8 AM to 8 PM EST)"
     MAX_MESSAGE_CHARS = 4000
+    FAQ_FILE = "instance/faq.yaml"  # relative paths are from the project folder
 
     # DeepSeek (OpenAI-compatible chat completions)
     DEEPSEEK_API_KEY = ""

@@ -79,3 +79,11 @@ def _subclasses(cls):
     for sub in cls.__subclasses__():
         yield sub
         yield from _subclasses(sub)
+
+
+def test_the_spec_documents_every_answer_source(client):
+    source = client.get("/apispec_1.json").get_json()["components"]["schemas"]["ChatResponse"]["properties"]["source"]
+
+    assert source["enum"] == ["faq", "llm", "faq_fallback"]
+    for name in source["enum"]:
+        assert f"`{name}`" in source["description"]

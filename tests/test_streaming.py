@@ -79,19 +79,19 @@ def test_an_llm_answer_streams_in_pieces_and_is_stored(app, client, standin):
 
 
 def test_a_two_turn_conversation_across_both_endpoints(client, standin):
-    standin.push(Reply(content="We stock kale daily."), Reply(content="About $3 a bunch."), Reply(content="Yes."))
+    standin.push(Reply(content="We stock kale daily."), Reply(content="Yes, certified organic."), Reply(content="Yes."))
     first = sse.parse(stream(client, "Do you sell kale?").get_data(as_text=True))
     cid = first[0].data["conversation_id"]
 
-    second = client.post("/api/v1/chat", json={"message": "How much is it?", "conversation_id": cid}).get_json()
+    second = client.post("/api/v1/chat", json={"message": "Is it organic?", "conversation_id": cid}).get_json()
     third = sse.parse(stream(client, "Organic?", cid).get_data(as_text=True))
 
     assert second["conversation_id"] == cid and third[0].data["conversation_id"] == cid
     assert [m["content"] for m in standin.requests[1].body["messages"][1:]] == [
-        "Do you sell kale?", "We stock kale daily.", "How much is it?",
+        "Do you sell kale?", "We stock kale daily.", "Is it organic?",
     ]
     assert [m["content"] for m in standin.requests[2].body["messages"][1:]] == [
-        "Do you sell kale?", "We stock kale daily.", "How much is it?", "About $3 a bunch.", "Organic?",
+        "Do you sell kale?", "We stock kale daily.", "Is it organic?", "Yes, certified organic.", "Organic?",
     ]
 
 

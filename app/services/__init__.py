@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import structlog
 from flask import Flask
 
 from app.extensions import db
 from app.services.chatbot_service import ChatbotService, HistoryLimits
 from app.services.faq import FaqIndex
+from app.services.knowledge_base import load_faq, resolve
 from app.services.llm import DeepSeekClient
 from app.storage.conversations import ConversationStore
 
@@ -15,7 +18,7 @@ log = structlog.get_logger(__name__)
 
 
 def init_services(app: Flask) -> None:
-    """Build the chat service; without DEEPSEEK_API_KEY it answers FAQs only."""
+    """Build the chat service; a bad FAQ_FILE stops the app, a missing DEEPSEEK_API_KEY only warns."""
     config = app.config
     llm = None
     if config["DEEPSEEK_API_KEY"]:
@@ -32,9 +35,23 @@ def init_services(app: Flask) -> None:
     else:
         log.warning("deepseek_not_configured", detail="DEEPSEEK_API_KEY is not set; only FAQs will be answered")
     app.extensions["chatbot"] = ChatbotService(
-        FaqIndex(),
+        build_faq_index(app),
         llm,
         ConversationStore(db.session),
         history=HistoryLimits(config["HISTORY_MAX_MESSAGES"], config["HISTORY_MAX_CHARS"]),
         heartbeat_seconds=config["STREAM_HEARTBEAT_SECONDS"],
+        support_contact=config["SUPPORT_CONTACT"],
     )
+
+
+def build_faq_index(app: Flask) -> FaqIndex:
+    """Load FAQ_FILE (relative to the project folder) and index it; raise FaqFileError if it is invalid."""
+    path = faq_path(app)
+    index = FaqIndex(load_faq(path))
+    log.info("faq_loaded", path=str(path), entries=len(index))
+    return index
+
+
+def faq_path(app: Flask, path: str | None = None) -> Path:
+    """Return FAQ_FILE, or the given path, resolved against the project folder."""
+    return resolve(path or app.config["FAQ_FILE"], Path(app.root_path).parent)

@@ -1,4 +1,5 @@
-"""The chat logic: conversations, FAQs first, then DeepSeek. Knows nothing of HTTP or Flask's request.
+"""The chat logic: conversations, FAQs first, then DeepSeek grounded in the related FAQs, then
+the FAQ again when DeepSeek cannot answer. Knows nothing of HTTP or Flask's request.
 
 Each question is stored before DeepSeek is called, so a failed call loses nothing; the
 answer is stored with its source, model and token usage; a failure is recorded on the
@@ -9,13 +10,13 @@ prompt and as much of the conversation as fits the history limits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
-from app.errors import APIError, ConversationNotFound, LLMNotConfigured
-from app.services.faq import FaqIndex
+from app.errors import APIError, ConversationNotFound, LLMNotConfigured, UpstreamFailure
+from app.services.faq import FaqIndex, FaqMatch
 from app.services.llm import LLMClient, Message, Usage
 from app.storage.conversations import ConversationStore
 from app.storage.models import Conversation
@@ -31,6 +32,11 @@ SYSTEM_PROMPT = (
     "500 characters. Never invent order details, prices or policies you do not know; when you cannot "
     "help, suggest contacting GreenGrocer customer support."
 )
+STORE_FACTS_INTRO = (
+    "Store facts from the GreenGrocer FAQ that may bear on the customer's next message. They are "
+    "GreenGrocer policy: when they answer the question, follow them exactly and do not contradict them."
+)
+GROUNDING_FACTS = 3  # the few most related FAQ answers sent with a question
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class Answer:
     """The reply to one customer message."""
 
     content: str
-    source: str  # "faq" or "llm"
+    source: str  # "faq", "llm" or "faq_fallback"
     model: str | None
     usage: Usage | None = None
 
@@ -63,7 +69,7 @@ class Turn:
 
 
 class ChatbotService:
-    """Answer customer questions from the FAQ when it knows them, otherwise from the language model."""
+    """Answer from the FAQ when it knows the question, otherwise from the language model."""
 
     def __init__(
         self,
@@ -74,6 +80,7 @@ class ChatbotService:
         history: HistoryLimits = HistoryLimits(),
         heartbeat_seconds: float = 15.0,
         system_prompt: str = SYSTEM_PROMPT,
+        support_contact: str = "",
     ) -> None:
         self.faq = faq
         self.llm = llm
@@ -81,6 +88,7 @@ class ChatbotService:
         self.history = history
         self.heartbeat_seconds = heartbeat_seconds
         self.system_prompt = system_prompt
+        self.support_contact = support_contact
 
     def begin(self, message: str, conversation_id: str | None = None) -> Turn:
         """Store the question, in its conversation (a new one without an id), and return the turn.
@@ -102,9 +110,18 @@ class ChatbotService:
         return Turn(conversation_id, question_id, message, history)
 
     def answer(self, turn: Turn) -> Answer:
-        """Answer a stored question, store the answer; on failure record it and raise."""
+        """Answer a stored question, store the answer; on failure record it and raise.
+
+        When DeepSeek cannot answer (or is not configured), the closest FAQ answers
+        instead (`faq_fallback`); only without one does the failure stand.
+        """
         try:
-            answer = self._faq_answer(turn) or self._llm_answer(turn)
+            answer = self._faq_answer(turn)
+            if answer is None:
+                try:
+                    answer = self._llm_answer(turn)
+                except UpstreamFailure as error:
+                    answer = self.fallback(turn.message, error)
         except Exception as error:
             self.fail(turn, as_api_error(error))
             raise
@@ -114,14 +131,28 @@ class ChatbotService:
     def stream(self, turn: Turn) -> AnswerStream:
         """Return the answer to a stored question as a stream of text pieces.
 
-        Raises LLMNotConfigured at once (before any byte is streamed) when the FAQ does
-        not know the question and no model is configured.
+        Without a model, the FAQ fallback streams as one piece, or LLMNotConfigured is
+        raised at once, before any byte is streamed.
         """
-        faq_answer = self._faq_answer(turn)
-        if faq_answer is None and self.llm is None:
-            self.fail(turn, LLMNotConfigured())
-            raise LLMNotConfigured()
-        return AnswerStream(self, turn, faq_answer)
+        ready = self._faq_answer(turn)
+        if ready is None and self.llm is None:
+            try:
+                ready = self.fallback(turn.message, LLMNotConfigured())
+            except LLMNotConfigured as error:
+                self.fail(turn, error)
+                raise
+        return AnswerStream(self, turn, ready)
+
+    def fallback(self, message: str, error: UpstreamFailure) -> Answer:
+        """Answer with the closest FAQ and the support contact when the model failed; else raise its error."""
+        match = self.faq.fallback(message)
+        if match is None:
+            raise error
+        log.warning("faq_fallback", faq_id=match.entry.id, score=match.score, error_code=error.code)
+        contact = f" For anything else, please contact GreenGrocer customer support: {self.support_contact}."
+        return Answer(
+            content=match.entry.answer + (contact if self.support_contact else ""), source="faq_fallback", model=None
+        )
 
     def conversation(self, conversation_id: str) -> Conversation:
         """Return a conversation; a malformed or unknown id is ConversationNotFound."""
@@ -141,8 +172,18 @@ class ChatbotService:
         log.info("conversation_deleted", conversation_id=conversation_id)
 
     def prompt(self, turn: Turn) -> list[Message]:
-        """Return what the model is sent: the system prompt, the history that fits, the new question."""
-        return [{"role": "system", "content": self.system_prompt}, *turn.history, {"role": "user", "content": turn.message}]
+        """Return what the model is sent: system prompt, history, store facts, the new question.
+
+        The fixed system prompt and the history come first and repeat from call to call,
+        so DeepSeek's prompt cache keeps hitting on them (cache hits are billed lower); the
+        store facts, which change with each question, come last, just before it.
+        """
+        messages: list[Message] = [{"role": "system", "content": self.system_prompt}, *turn.history]
+        facts = self.faq.related(turn.message, limit=GROUNDING_FACTS)
+        if facts:
+            messages.append({"role": "system", "content": store_facts(facts)})
+        messages.append({"role": "user", "content": turn.message})
+        return messages
 
     def fail(self, turn: Turn, error: APIError, partial: str = "") -> None:
         """Record that a question's answer failed; keep what was written of it, marked interrupted."""
@@ -200,6 +241,14 @@ class AnswerStream:
         """Stop early: cancel the upstream request and store what was written so far."""
         self._pieces.close()
 
+    def _fallback_or_fail(self, error: UpstreamFailure) -> Answer:
+        """Return the FAQ fallback for a model that failed before writing; else record the failure and raise."""
+        try:
+            return self._service.fallback(self.turn.message, error)
+        except UpstreamFailure:
+            self._service.fail(self.turn, error)
+            raise
+
     def _generate(self) -> Iterator[str | None]:
         service, turn = self._service, self.turn
         if self.answer is not None:
@@ -210,6 +259,14 @@ class AnswerStream:
         upstream = service.llm.stream(service.prompt(turn))
         try:
             yield from with_heartbeats(upstream, service.heartbeat_seconds)
+        except UpstreamFailure as error:
+            if upstream.received:  # the customer has seen part of an answer: too late to swap it
+                service.fail(turn, error, "".join(upstream.received))
+                raise
+            self.answer = self._fallback_or_fail(error)
+            yield self.answer.content
+            service._store_answer(turn, self.answer)
+            return
         except Exception as error:
             service.fail(turn, as_api_error(error), "".join(upstream.received))
             raise
@@ -238,3 +295,9 @@ def is_conversation_id(value: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return parsed.version == 4 and str(parsed) == value.lower()
+
+
+def store_facts(matches: Sequence[FaqMatch]) -> str:
+    """Write the related FAQ entries as store facts for the model, most related first."""
+    lines = [f"- {match.entry.phrasings[0]} {match.entry.answer}" for match in matches]
+    return "\n".join([STORE_FACTS_INTRO, *lines])

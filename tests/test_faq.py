@@ -1,0 +1,168 @@
+"""FaqIndex: matching by meaning, ranking, the two thresholds and the text pipeline behind them."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from app.services.faq import FaqEntry, FaqIndex
+from app.services.faq_text import Analyzer, SpellingCorrector, drop_dismissed, stem, words_of
+from app.services.knowledge_base import load_faq
+
+SHIPPED = Path(__file__).parent.parent / "instance" / "faq.yaml"
+
+
+@pytest.fixture(scope="module")
+def index() -> FaqIndex:
+    return FaqIndex(load_faq(SHIPPED))
+
+
+@pytest.mark.parametrize(
+    ("question", "faq_id"),
+    [
+        ("When do you deliver?", "delivery-hours"),
+        ("what time do the drivers come", "delivery-hours"),
+        ("where's my package", "order-status"),
+        ("I don't care about delivery hours, I want a refund", "returns-refunds"),
+        ("What are your delivery hours?", "delivery-hours"),
+        ("HOW DO I TRACK MY ORDER???", "order-status"),
+    ],
+)
+def test_paraphrases_get_their_faq(index, question, faq_id):
+    match = index.match(question)
+
+    assert match is not None and match.entry.id == faq_id
+    assert 0 < match.score <= 1
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Do you sell organic kale?",
+        "hello",
+        "kale?",
+        "apples?",
+        "xxxxxxxxxx",
+        "the delivery guy was super nice today just wanted to say thanks",
+        "i dont care about the delivery fee, are your bananas organic",
+        "",
+        "???",
+    ],
+)
+def test_unrelated_questions_and_passing_mentions_go_to_the_model(index, question):
+    assert index.match(question) is None
+    assert index.fallback(question) is None
+
+
+def test_search_ranks_best_first_and_respects_the_limit(index):
+    found = index.search("can i change my delivery time", limit=3)
+
+    assert len(found) == 3
+    assert [f.score for f in found] == sorted((f.score for f in found), reverse=True)
+    assert found[0].entry.id == "cancel-change-order"
+    assert index.search("kale", limit=3) == []
+
+
+def test_the_fallback_bar_is_lower_than_the_direct_one(index):
+    question = "the strawberries were moldy"  # a real complaint the direct bar misses
+
+    assert index.related_threshold < index.match_threshold
+    assert index.match(question) is None
+    fallback = index.fallback(question)
+    assert fallback is not None and fallback.entry.id == "damaged-missing-items"
+    assert [found.entry.id for found in index.related(question)] == ["damaged-missing-items"]
+
+
+def test_related_returns_only_entries_above_the_related_bar(index):
+    related = index.related("delivery hours", limit=3)
+
+    assert 1 <= len(related) <= 3
+    assert all(found.score >= index.related_threshold for found in related)
+    assert related[0].entry.id == "delivery-hours"
+
+
+def test_two_entries_tied_at_the_top_are_left_to_the_model():
+    entries = [
+        FaqEntry("fees", ("What is the delivery fee?",), "Fees."),
+        FaqEntry("hours", ("What are the delivery hours?",), "Hours."),
+    ]
+    index = FaqIndex(entries)
+
+    assert index.match("delivery") is None
+    assert index.match("delivery fee").entry.id == "fees"
+    assert {found.entry.id for found in index.related("delivery")} <= {"fees", "hours"}
+
+
+def test_thresholds_can_be_set_per_index():
+    entries = [FaqEntry("pay", ("How can I pay?",), "By card.")]
+
+    assert FaqIndex(entries, match_threshold=1.01).match("how can i pay") is None
+    assert FaqIndex(entries).match("how can i pay").entry.id == "pay"
+
+
+def test_one_index_serves_many_threads_with_the_same_answers(index):
+    questions = ["when do you deliver", "wheres my package", "refund pls", "do you sell kale"] * 50
+    expected = [index.match(q) for q in questions]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(index.match, questions)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Where's my order? I haven't got it", ["where", "my", "order", "?", "i", "have", "not", "got", "it"]),
+        ("cant login, dont know why", ["can", "not", "login", ",", "do", "not", "know", "why"]),
+        ("wat time r u here", ["what", "time", "are", "you", "here"]),
+        ("Café’s crème", ["cafe", "creme"]),
+    ],
+)
+def test_words_expand_contractions_and_chat_spellings(text, words):
+    assert words_of(text) == words
+
+
+def test_dismissed_words_are_dropped_to_the_end_of_the_clause():
+    words = words_of("I don't care about delivery hours, I want a refund")
+
+    assert drop_dismissed(words) == ["i", ",", "i", "want", "a", "refund"]
+    assert drop_dismissed(words_of("delivery hours? never mind, where is my order")) == [
+        ",", "where", "is", "my", "order",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("word", "stemmed"),
+    [("changes", "chang"), ("changed", "chang"), ("change", "chang"), ("deliveries", "delivery"),
+     ("address", "address"), ("addresses", "address"), ("shipping", "ship"), ("code", "code"), ("2024", "2024")],
+)
+def test_stem_folds_suffixes(word, stemmed):
+    assert stem(word) == stemmed
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("refnd", "refund"), ("pasword", "password"), ("cancle", "cancel"), ("acount", "account"),
+     ("deliverry", "delivery"), ("delivary", "delivery")],
+)
+def test_one_letter_typos_are_corrected(typo, meant):
+    corrector = SpellingCorrector(["refund", "password", "cancel", "account", "delivery", "codes"])
+
+    assert corrector.correct(typo) == meant
+
+
+@pytest.mark.parametrize("word", ["comes", "kale", "refunds2", "cakes", "zzzzzz", "12345"])
+def test_real_words_and_short_words_are_left_alone(word):
+    corrector = SpellingCorrector(["codes", "sale", "refund", "makes"])
+
+    assert corrector.correct(word) == word
+
+
+def test_synonyms_fold_into_concepts():
+    analyzer = Analyzer()
+
+    assert analyzer.terms("where is my parcel") == analyzer.terms("where's my package")
+    assert analyzer.terms("do you deliver to brooklyn") == ["deliver", "area", "brooklyn"]
+    assert analyzer.terms("order 1234 at 1pm") == ["order", "when"]
+    assert Analyzer(concepts=False).terms("where is my parcel") == ["wher", "parcel"]
