@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.api.health import health_bp
+from app.api.operations import operations_bp
 from app.api.v1 import v1_bp
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the health check at / and the versioned API at /api/v1."""
-    app.register_blueprint(health_bp)
+    """Mount the operations routes (/health, /ready, /metrics) and the versioned API at /api/v1."""
+    app.register_blueprint(operations_bp)
     app.register_blueprint(v1_bp, url_prefix="/api/v1")

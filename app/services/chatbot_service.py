@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from app.errors import APIError, ConversationNotFound, LLMNotConfigured, UpstreamFailure
+from app.metrics import ANSWERS
 from app.services.faq import FaqIndex, FaqMatch
 from app.services.llm import LLMClient, Message, Usage
 from app.storage.conversations import ConversationStore
@@ -205,6 +206,8 @@ class ChatbotService:
         return Answer(content=completion.content, source="llm", model=completion.model, usage=completion.usage)
 
     def _store_answer(self, turn: Turn, answer: Answer, *, interrupted: bool = False) -> None:
+        if not interrupted:
+            ANSWERS.labels(answer.source).inc()
         usage = answer.usage
         self.store.add_message(
             turn.conversation_id,

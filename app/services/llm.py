@@ -31,6 +31,7 @@ import structlog
 from openai.types.chat import ChatCompletion
 
 from app.errors import UpstreamBusy, UpstreamError, UpstreamFailure, UpstreamTimeout, UpstreamUnavailable
+from app.metrics import record_deepseek_call
 from app.services.timeouts import Deadline, SocketWatchdog, shutdown_socket
 
 log = structlog.get_logger(__name__)
@@ -109,8 +110,14 @@ class DeepSeekClient:
 
     def complete(self, messages: Sequence[Message]) -> Completion:
         """Return DeepSeek's answer, retrying what can succeed, within DEEPSEEK_TIMEOUT."""
-        deadline = Deadline(self.timeout)
-        return self._with_retries(lambda: self._complete_once(messages, deadline), deadline)
+        deadline, started = Deadline(self.timeout), time.monotonic()
+        try:
+            completion = self._with_retries(lambda: self._complete_once(messages, deadline), deadline)
+        except UpstreamFailure as error:
+            record_deepseek_call(error.code.lower(), "json", time.monotonic() - started)
+            raise
+        record_deepseek_call("ok", "json", time.monotonic() - started, completion.usage)
+        return completion
 
     def stream(self, messages: Sequence[Message]) -> CompletionStream:
         """Return DeepSeek's answer as a stream of text pieces (nothing is sent until it is iterated)."""
@@ -192,7 +199,20 @@ class CompletionStream:
             shutdown_socket(self._response)
 
     def __iter__(self) -> Iterator[str]:
-        client, started = self._client, time.monotonic()
+        started = time.monotonic()
+        try:
+            yield from self._read(started)
+        except StreamCancelled:
+            record_deepseek_call("cancelled", "stream", time.monotonic() - started)
+            raise
+        except UpstreamFailure as error:
+            record_deepseek_call(error.code.lower(), "stream", time.monotonic() - started)
+            raise
+        usage = self.completion.usage if self.completion else None
+        record_deepseek_call("ok", "stream", time.monotonic() - started, usage)
+
+    def _read(self, started: float) -> Iterator[str]:
+        client = self._client
         deadline = Deadline(client.timeout)
         stream = client._with_retries(lambda: self._open(deadline), deadline)
         self._response = stream.response

@@ -1,0 +1,65 @@
+"""Prometheus metrics, correct across gunicorn workers.
+
+Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py) makes every worker
+write its samples to files there, and `exposition()` adds up all workers' files; without
+it (development, tests) the process's own registry is served.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+REQUESTS = Counter("http_requests_total", "HTTP requests by route, method and status.", ["route", "method", "status"])
+REQUEST_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to the response headers (a stream's body may take longer), by route and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+RATE_LIMITED = Counter("rate_limited_requests_total", "Requests refused by this service's rate limit.")
+ANSWERS = Counter("chat_answers_total", "Answers given, by source (faq, llm, ...).", ["source"])
+DEEPSEEK_CALLS = Counter(
+    "deepseek_calls_total", "DeepSeek calls by outcome (ok, cancelled or an error code) and mode.", ["outcome", "mode"]
+)
+DEEPSEEK_LATENCY = Histogram(
+    "deepseek_call_duration_seconds",
+    "DeepSeek call time, retries included, by outcome and mode (json or stream).",
+    ["outcome", "mode"],
+    buckets=LATENCY_BUCKETS,
+)
+DEEPSEEK_TOKENS = Counter("deepseek_tokens_total", "Tokens DeepSeek billed, by kind.", ["kind"])
+
+
+def count_request(route: str, method: str, status: int, seconds: float | None) -> None:
+    """Count one HTTP request, its time, and whether the rate limit refused it."""
+    REQUESTS.labels(route, method, str(status)).inc()
+    if seconds is not None:
+        REQUEST_LATENCY.labels(route, method).observe(seconds)
+    if status == 429:
+        RATE_LIMITED.inc()
+
+
+def record_deepseek_call(outcome: str, mode: str, seconds: float, usage: object | None = None) -> None:
+    """Count one DeepSeek call, its time and the tokens it used."""
+    DEEPSEEK_CALLS.labels(outcome, mode).inc()
+    DEEPSEEK_LATENCY.labels(outcome, mode).observe(seconds)
+    if usage is not None:
+        for kind, attribute in (
+            ("prompt", "prompt_tokens"),
+            ("completion", "completion_tokens"),
+            ("cache_hit", "cache_hit_tokens"),
+        ):
+            DEEPSEEK_TOKENS.labels(kind).inc(getattr(usage, attribute) or 0)
+
+
+def exposition() -> bytes:
+    """Return every worker's metrics in Prometheus' text format."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
