@@ -54,6 +54,12 @@ class MessageTooLong(APIError):
     message = "That message is too long. Please shorten it and try again."
 
 
+class Unauthorized(APIError):
+    status_code = 401
+    code = "UNAUTHORIZED"
+    message = "Send a valid API key as 'Authorization: Bearer <key>'."
+
+
 class ConversationNotFound(APIError):
     status_code = 404
     code = "CONVERSATION_NOT_FOUND"
@@ -115,6 +121,8 @@ def register_error_handlers(app: Flask) -> None:
 def handle_api_error(error: APIError) -> Response:
     """Render an error raised by our own code."""
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="api"'
     return error_response(error.status_code, error.code, error.message, headers)
 
 

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from app.extensions import limiter
+from tests.conftest import read_log
 
 
 @pytest.mark.parametrize(
@@ -138,3 +139,19 @@ def test_limits_can_be_kept_in_redis(make_app):
     statuses = [client.post("/api/v1/chat", json={"message": "delivery hours"}).status_code for _ in range(6)]
 
     assert statuses == [200] * 5 + [429]
+
+
+def test_when_redis_goes_away_requests_are_still_served_and_a_warning_is_logged(make_app, private_redis, log_file):
+    client = make_app(RATELIMIT_STORAGE_URI=private_redis.url, RATE_LIMITS="3/minute").test_client()
+    shared = [client.post("/api/v1/chat", json={"message": "delivery hours"}).status_code for _ in range(4)]
+
+    private_redis.stop()
+    during = [client.post("/api/v1/chat", json={"message": "delivery hours"}).status_code for _ in range(4)]
+    ready = client.get("/ready")
+
+    assert shared == [200, 200, 200, 429]
+    assert during == [200, 200, 200, 429]  # counted in this process's memory while Redis is away
+    assert ready.status_code == 503 and ready.get_json()["checks"]["rate_limit_storage"] == "unavailable"
+    warnings = [line for line in read_log(log_file) if line.get("logger") == "flask-limiter"]
+    assert warnings and warnings[0]["level"] == "warning"
+    assert "falling back to in-memory storage" in warnings[0]["event"]

@@ -1,0 +1,57 @@
+"""Optional client keys: with API_KEYS set, /api/v1 requires `Authorization: Bearer <key>`.
+
+Keys are compared in constant time, every configured key each time. A valid key is also
+the client's rate-limit identity, so limits are per key; without keys they are per IP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import structlog
+from flask import Flask, current_app, request
+from flask_limiter.util import get_remote_address
+
+from app.errors import Unauthorized
+
+
+def init_api_keys(app: Flask) -> None:
+    """Read API_KEYS (comma-separated) once."""
+    app.extensions["api_keys"] = tuple(
+        key.strip().encode() for key in app.config["API_KEYS"].split(",") if key.strip()
+    )
+
+
+def require_api_key() -> None:
+    """Refuse an /api/v1 request without a valid key, when keys are configured (CORS preflights pass)."""
+    if not current_app.extensions["api_keys"] or request.method == "OPTIONS":
+        return
+    key = valid_key()
+    if key is None:
+        raise Unauthorized()
+    structlog.contextvars.bind_contextvars(api_key_id=key_id(key))
+
+
+def client_identity() -> str:
+    """Return who the rate limit counts for: the API key when a valid one is sent, else the client IP."""
+    key = valid_key() if current_app.extensions["api_keys"] else None
+    return f"key:{key_id(key)}" if key is not None else get_remote_address()
+
+
+def valid_key() -> bytes | None:
+    """Return the configured key the request presents as a bearer token, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    presented = token.strip().encode()
+    if scheme.lower() != "bearer" or not presented:
+        return None
+    found = None
+    for key in current_app.extensions["api_keys"]:  # no early exit: same work whichever key matches
+        if hmac.compare_digest(presented, key):
+            found = key
+    return found
+
+
+def key_id(key: bytes) -> str:
+    """Return a short, non-secret id for a key, for logs and rate-limit counters."""
+    return hashlib.sha256(key).hexdigest()[:12]
