@@ -127,3 +127,23 @@ def test_a_missing_api_key_is_warned_about_at_start(make_app, log_file):
 
     [warning] = [line for line in read_log(log_file) if line["event"] == "deepseek_not_configured"]
     assert warning["level"] == "warning"
+
+
+def test_external_rotation_uses_a_watched_file(make_app, log_file):
+    from logging.handlers import WatchedFileHandler
+
+    app = make_app(LOG_FILE_ROTATION="external")
+    [handler] = [h for h in logging.getLogger().handlers if getattr(h, "_greengrocer_handler", False)]
+    app.test_client().get("/health")
+    log_file.rename(log_file.with_suffix(".1"))  # what logrotate does
+    app.test_client().get("/health")
+
+    assert isinstance(handler, WatchedFileHandler)
+    assert len(request_lines(log_file)) == 1  # the moved file was noticed and a new one started
+
+
+def test_production_logs_json_to_stdout_by_default():
+    from instance.config import ProductionConfig
+
+    assert ProductionConfig.LOG_TO_STDOUT is True
+    assert ProductionConfig.LOG_FILE == ""

@@ -13,11 +13,13 @@ import re
 import sys
 import time
 import uuid
-from logging.handlers import RotatingFileHandler
+from logging.handlers import RotatingFileHandler, WatchedFileHandler
 from pathlib import Path
 
 import structlog
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+
+from app.utils.privacy import hash_address
 
 log = structlog.get_logger("app.request")
 
@@ -55,14 +57,17 @@ def configure_logging(app: Flask) -> None:
         if not path.is_absolute():
             path = Path(app.root_path).parent / path
         path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(
-            RotatingFileHandler(
-                path,
-                maxBytes=app.config["LOG_MAX_BYTES"],
-                backupCount=app.config["LOG_BACKUP_COUNT"],
-                encoding="utf-8",
+        if app.config["LOG_FILE_ROTATION"] == "external":  # logrotate moves the file; reopen it then
+            handlers.append(WatchedFileHandler(path, encoding="utf-8"))
+        else:  # one process only: several processes rotating one file lose lines
+            handlers.append(
+                RotatingFileHandler(
+                    path,
+                    maxBytes=app.config["LOG_MAX_BYTES"],
+                    backupCount=app.config["LOG_BACKUP_COUNT"],
+                    encoding="utf-8",
+                )
             )
-        )
     if app.config["LOG_TO_STDOUT"]:
         handlers.append(logging.StreamHandler(sys.stdout))
 
@@ -94,13 +99,17 @@ def _start_request() -> None:
 def _log_request(response: Response) -> Response:
     started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
+    config = current_app.config
+    client_ip = request.remote_addr
+    if config["LOG_HASH_IP"]:
+        client_ip = hash_address(client_ip, config["LOG_HASH_SALT"])
     log.info(
         "request",
         method=request.method,
         path=request.path,
         status=response.status_code,
         duration_ms=duration_ms,
-        client_ip=request.remote_addr,
+        client_ip=client_ip,
     )
     if "request_id" in g:
         response.headers[REQUEST_ID_HEADER] = g.request_id

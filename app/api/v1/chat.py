@@ -16,6 +16,7 @@ from app.api.v1 import v1_bp
 from app.api.v1.schemas import read_chat_request
 from app.errors import APIError
 from app.services.chatbot_service import Answer, AnswerStream, ChatbotService
+from app.utils.privacy import mask_personal_data
 
 log = structlog.get_logger(__name__)
 
@@ -68,6 +69,7 @@ def chat() -> Response:
     structlog.contextvars.bind_contextvars(conversation_id=turn.conversation_id)
     answer = chatbot().answer(turn)
     structlog.contextvars.bind_contextvars(source=answer.source)
+    log_exchange(question.message, answer.content)
     return jsonify(
         content=answer.content,
         source=answer.source,
@@ -109,6 +111,13 @@ def sse_events(stream: AnswerStream) -> Iterator[str]:
     answer: Answer = stream.answer  # type: ignore[assignment]
     yield sse("done", {"source": answer.source, "metadata": response_metadata(answer.model, None, turn.response_id)})
     _log_stream_end(turn.response_id, answer.source, answer.model, None)
+    log_exchange(turn.message, answer.content)
+
+
+def log_exchange(question: str, answer: str) -> None:
+    """Log the question and answer, masked, only when LOG_MESSAGES is on (message text is personal data)."""
+    if current_app.config["LOG_MESSAGES"]:
+        log.info("chat_exchange", question=mask_personal_data(question), answer=mask_personal_data(answer))
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
