@@ -48,8 +48,14 @@ class Config:
 
     # Security
     FORCE_HTTPS = True
+    TRUSTED_PROXIES = 0
+    API_KEYS = ""
     RATE_LIMITS = "200/hour;50/minute"
     RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = ""
+
+    # Operations
+    METRICS_TOKEN = ""
 
     # Logging
     LOG_LEVEL = "INFO"
@@ -57,6 +63,10 @@ class Config:
     LOG_MAX_BYTES = 10 * 1024 * 1024
     LOG_BACKUP_COUNT = 5
     LOG_TO_STDOUT = False
+    LOG_FILE_ROTATION = "size"
+    LOG_MESSAGES = False
+    LOG_HASH_IP = False
+    LOG_HASH_SALT = ""
 
 
 class DevelopmentConfig(Config):
@@ -75,9 +85,11 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    """Production: HTTPS redirect and HSTS on."""
+    """Production: HTTPS redirect and HSTS on; JSON logs to stdout (many workers must not rotate one file)."""
 
     FORCE_HTTPS = True
+    LOG_FILE = ""
+    LOG_TO_STDOUT = True
 
 
 CONFIGS: dict[str, type[Config]] = {

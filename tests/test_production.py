@@ -1,0 +1,188 @@
+"""Two app instances (separate gunicorn processes, gevent workers) sharing Redis and PostgreSQL.
+
+Needs TEST_DATABASE_URL and TEST_REDIS_URL (`.ci/run` sets them); skipped without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import urllib3
+
+from app import create_app
+from app.storage.database import upgrade_schema
+from tests.conftest import API_KEY, empty_postgres, free_port, wait_for_port
+from tests.deepseek_standin import Reply
+
+PROJECT = Path(__file__).resolve().parent.parent
+HTTP = urllib3.PoolManager(retries=False, timeout=30)
+
+
+class Instance:
+    """One gunicorn process serving the app."""
+
+    def __init__(self, port: int, process: subprocess.Popen[bytes], metrics_dir: Path, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = process
+        self.metrics_dir = metrics_dir
+        self.log = log
+
+    def chat(self, message: str, conversation_id: str | None = None, headers: dict[str, str] | None = None):
+        body = {"message": message, **({"conversation_id": conversation_id} if conversation_id else {})}
+        return HTTP.request("POST", f"{self.url}/api/v1/chat", body=json.dumps(body),
+                            headers={"Content-Type": "application/json", **(headers or {})})
+
+    def get(self, path: str):
+        return HTTP.request("GET", f"{self.url}{path}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@pytest.fixture
+def shared_services(postgres_url, standin):
+    """PostgreSQL migrated and empty, and a Redis URL; skipped unless both are configured."""
+    redis_url = os.environ.get("TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("TEST_REDIS_URL is not set (no Redis to share between instances)")
+    upgrade_schema(create_app({"FLASK_ENV": "testing", "DATABASE_URL": postgres_url, "LOG_FILE": ""}))
+    empty_postgres(postgres_url)
+    return postgres_url, redis_url
+
+
+@pytest.fixture
+def start_instances(tmp_path, standin) -> Iterator:
+    """Start gunicorn instances with the given settings; they are stopped after the test."""
+    started: list[Instance] = []
+
+    def start(count: int, **settings: str) -> list[Instance]:
+        instances = []
+        for n in range(count):
+            port = free_port()
+            metrics_dir = tmp_path / f"metrics-{port}"
+            log = tmp_path / f"instance-{n}-{port}.log"
+            env = {
+                **os.environ,
+                "FLASK_ENV": "production",
+                "FORCE_HTTPS": "false",
+                "PORT": str(port),
+                "HOST": "127.0.0.1",
+                "WEB_CONCURRENCY": "2",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                "DEEPSEEK_API_KEY": API_KEY,
+                "DEEPSEEK_BASE_URL": standin.url,
+                "DEEPSEEK_RETRY_BACKOFF": "0.01",
+                "LOG_FILE": "",
+                "LOG_TO_STDOUT": "true",
+                **settings,
+            }
+            with open(log, "wb") as output:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                    cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT,
+                )
+            instance = Instance(port, process, metrics_dir, log)
+            started.append(instance)
+            instances.append(instance)
+        for instance in instances:
+            wait_for_port(int(instance.url.rsplit(":", 1)[1]), timeout=60)
+            _wait_healthy(instance)
+        return instances
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+def _wait_healthy(instance: Instance, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if instance.get("/health").status == 200:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{instance.url} never became healthy:\n{instance.log.read_text()[-2000:]}")
+
+
+def test_a_limit_of_n_allows_exactly_n_successes_across_both_even_with_forged_addresses(
+    shared_services, start_instances
+):
+    database_url, redis_url = shared_services
+    a, b = start_instances(2, DATABASE_URL=database_url, RATELIMIT_STORAGE_URI=redis_url,
+                           RATELIMIT_KEY_PREFIX=uuid.uuid4().hex, RATE_LIMITS="7/minute", TRUSTED_PROXIES="0")
+
+    plain = [(a if n % 2 else b).chat("what are your delivery hours").status for n in range(4)]
+    forged = [(a if n % 2 else b).chat("what are your delivery hours", headers={"X-Forwarded-For": f"10.0.0.{n}"})
+              .status for n in range(8)]
+
+    assert plain + forged == [200] * 7 + [429] * 5
+
+
+@pytest.fixture
+def roomy_pair(shared_services, start_instances):
+    """Two instances with a limit no test reaches."""
+    database_url, redis_url = shared_services
+    return start_instances(2, DATABASE_URL=database_url, RATELIMIT_STORAGE_URI=redis_url,
+                           RATELIMIT_KEY_PREFIX=uuid.uuid4().hex, RATE_LIMITS="1000/minute")
+
+
+def test_a_conversation_started_on_one_continues_on_the_other_and_metrics_sum_every_worker(roomy_pair, standin):
+    a, b = roomy_pair
+    standin.push(Reply(content="We stock kale daily."), Reply(content="Yes, certified organic."))
+
+    first = json.loads(a.chat("Do you sell kale?").data)
+    second = b.chat("Is it organic?", first["conversation_id"])
+    history = json.loads(b.get(f"/api/v1/conversations/{first['conversation_id']}").data)
+
+    assert second.status == 200
+    assert [m["content"] for m in standin.requests[-1].body["messages"] if m["role"] != "system"] == [
+        "Do you sell kale?", "We stock kale daily.", "Is it organic?",
+    ]
+    assert [m["content"] for m in history["messages"]] == [
+        "Do you sell kale?", "We stock kale daily.", "Is it organic?", "Yes, certified organic.",
+    ]
+
+    standin.default = Reply(content="Slow kale.", delay=0.3)
+    try:
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            statuses = list(pool.map(lambda _: a.chat("Do you sell organic kale?").status, range(24)))
+    finally:
+        standin.default = Reply()
+    text = a.get("/metrics").data.decode()
+    [served] = [line for line in text.splitlines()
+                if line.startswith("http_requests_total{") and 'route="/api/v1/chat"' in line and 'status="200"' in line]
+    worker_files = {path.name.rsplit("_", 1)[-1] for path in a.metrics_dir.glob("counter_*.db")}
+    assert statuses == [200] * 24
+    assert float(served.rsplit(" ", 1)[1]) == 25  # the first question, then the 24 concurrent ones
+    assert len(worker_files) >= 2  # more than one worker served, and /metrics summed them
+
+
+def test_when_redis_stops_mid_run_chats_are_still_served(postgres_url, private_redis, start_instances):
+    upgrade_schema(create_app({"FLASK_ENV": "testing", "DATABASE_URL": postgres_url, "LOG_FILE": ""}))
+    empty_postgres(postgres_url)
+    [instance] = start_instances(1, DATABASE_URL=postgres_url, RATELIMIT_STORAGE_URI=private_redis.url,
+                                 RATE_LIMITS="100/minute")
+    assert instance.chat("what are your delivery hours").status == 200
+
+    private_redis.stop()
+    statuses = [instance.chat("what are your delivery hours").status for _ in range(6)]
+    ready = instance.get("/ready")
+
+    assert statuses == [200] * 6
+    assert ready.status == 503 and json.loads(ready.data)["checks"]["rate_limit_storage"] == "unavailable"
+    assert "falling back to in-memory storage" in instance.log.read_text()
