@@ -10,7 +10,7 @@ prompt and as much of the conversation as fits the history limits.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -188,9 +188,13 @@ class ChatbotService:
 
     def fail(self, turn: Turn, error: APIError, partial: str = "") -> None:
         """Record that a question's answer failed; keep what was written of it, marked interrupted."""
+        self.keep_interrupted(turn, partial)
+        self.store.mark_failed(turn.question_id, error.code)
+
+    def keep_interrupted(self, turn: Turn, partial: str) -> None:
+        """Store the part of a model answer that was written before it was cut short, if any."""
         if partial:
             self._store_answer(turn, Answer(partial, "llm", self.llm.model if self.llm else None), interrupted=True)
-        self.store.mark_failed(turn.question_id, error.code)
 
     def _faq_answer(self, turn: Turn) -> Answer | None:
         match = self.faq.match(turn.message)
@@ -244,32 +248,28 @@ class AnswerStream:
         """Stop early: cancel the upstream request and store what was written so far."""
         self._pieces.close()
 
-    def _fallback_or_fail(self, error: UpstreamFailure) -> Answer:
-        """Return the FAQ fallback for a model that failed before writing; else record the failure and raise."""
-        try:
-            return self._service.fallback(self.turn.message, error)
-        except UpstreamFailure:
-            self._service.fail(self.turn, error)
-            raise
-
     def _generate(self) -> Iterator[str | None]:
-        service, turn = self._service, self.turn
-        if self.answer is not None:
+        if self.answer is None:
+            self.answer = yield from self._model_answer()
+        if self.answer.source != "llm":  # an FAQ answer, or the fallback: one piece, not yet sent
             yield self.answer.content
-            service._store_answer(turn, self.answer)
-            return
+        self._service._store_answer(self.turn, self.answer)
+
+    def _model_answer(self) -> Generator[str | None, None, Answer]:
+        """Yield the model's pieces as they come; return its answer, or the FAQ fallback if it failed before writing."""
+        service, turn = self._service, self.turn
         assert service.llm is not None  # checked by ChatbotService.stream
         upstream = service.llm.stream(service.prompt(turn))
         try:
             yield from with_heartbeats(upstream, service.heartbeat_seconds)
         except UpstreamFailure as error:
-            if upstream.received:  # the customer has seen part of an answer: too late to swap it
-                service.fail(turn, error, "".join(upstream.received))
-                raise
-            self.answer = self._fallback_or_fail(error)
-            yield self.answer.content
-            service._store_answer(turn, self.answer)
-            return
+            if not upstream.received:  # the customer has seen nothing yet: the FAQ may still answer
+                try:
+                    return service.fallback(turn.message, error)
+                except UpstreamFailure:
+                    pass
+            service.fail(turn, error, "".join(upstream.received))
+            raise
         except Exception as error:
             service.fail(turn, as_api_error(error), "".join(upstream.received))
             raise
@@ -277,13 +277,11 @@ class AnswerStream:
             upstream.cancel()
             written = "".join(upstream.received)
             log.info("chat_stream_abandoned", conversation_id=turn.conversation_id, chars_written=len(written))
-            if written:
-                service._store_answer(turn, Answer(written, "llm", service.llm.model), interrupted=True)
+            service.keep_interrupted(turn, written)
             raise
         completion = upstream.completion
         assert completion is not None  # a stream that ends normally has its completion
-        self.answer = Answer(completion.content, "llm", completion.model, completion.usage)
-        service._store_answer(turn, self.answer)
+        return Answer(completion.content, "llm", completion.model, completion.usage)
 
 
 def as_api_error(error: Exception) -> APIError:
