@@ -6,9 +6,11 @@ from flask import Flask
 
 from app.api.health import health_bp
 from app.api.v1 import v1_bp
+from app.web import web_bp
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the health check at / and the versioned API at /api/v1."""
+    """Mount the health check and the chat page at /, and the versioned API at /api/v1."""
     app.register_blueprint(health_bp)
+    app.register_blueprint(web_bp)
     app.register_blueprint(v1_bp, url_prefix="/api/v1")
