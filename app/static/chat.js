@@ -31,6 +31,7 @@
 
   let busy = false;
   let inFlight = null; // the AbortController of the request being answered
+  let historyLoad = null; // the history being loaded; "New conversation" drops it
 
   // The conversation id, kept across reloads. localStorage can throw (private modes): then the
   // conversation lasts as long as the page.
@@ -257,6 +258,7 @@
   function startNewConversation() {
     if (inFlight) inFlight.abort();
     inFlight = null;
+    historyLoad = null;
     setBusy(false);
     forgetConversation();
     log.replaceChildren();
@@ -284,6 +286,8 @@
   async function showHistory() {
     const id = conversationId();
     if (!id) return;
+    const load = {};
+    historyLoad = load;
     setBusy(true);
     setStatus(TEXT.loading);
     let problem = "";
@@ -291,7 +295,7 @@
       const response = await fetch(api + "/conversations/" + encodeURIComponent(id), {
         headers: { Accept: "application/json" },
       });
-      if (conversationId() !== id) return; // "New conversation" was pressed meanwhile
+      if (historyLoad !== load) return; // "New conversation" was pressed meanwhile
       if (response.status === 404) {
         forgetConversation(); // deleted or expired: start afresh
       } else if (response.ok) {
@@ -302,6 +306,8 @@
     } catch (error) {
       problem = TEXT.offline;
     }
+    if (historyLoad !== load) return;
+    historyLoad = null;
     setBusy(false);
     if (problem) setStatus(TEXT.historyFailed + " " + problem);
   }
