@@ -269,3 +269,27 @@ def test_the_page_fits_a_phone(live_app, page, standin):
         box = control.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360, box
         assert box["height"] >= 36, box  # big enough for a finger
+
+
+def test_the_page_reads_any_well_formed_event_stream(live_app, page):
+    """CRLF and CR line ends, comments, a data field over two lines, an unknown event, a new source."""
+    _, base_url = live_app
+    body = (
+        ": waiting\r\n\r\n"
+        'event: meta\r\ndata: {"conversation_id": "0b0e5d9c-6d0e-4a55-8f7e-3c2c7a7a7a7a", "response_id": "r"}\r\n\r\n'
+        'event: delta\ndata: {"content":\ndata: "Hello"}\n\n'
+        "event: something-new\ndata: {}\n\n"
+        'event: delta\rdata: {"content": " world"}\r\r'
+        'event: done\ndata: {"source": "faq_fallback", "metadata": {}}\n\n'
+    )
+    page.route(
+        "**/api/v1/chat/stream",
+        lambda route: route.fulfill(status=200, content_type="text/event-stream", body=body),
+    )
+    open_chat(page, base_url)
+
+    ask(page, "Anything")
+
+    expect(text_of(answers(page).nth(0))).to_have_text("Hello world")
+    expect(answers(page).nth(0).locator(".message__note")).to_have_text("Source: faq fallback")
+    assert stored_conversation_id(page) == "0b0e5d9c-6d0e-4a55-8f7e-3c2c7a7a7a7a"
