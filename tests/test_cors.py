@@ -140,7 +140,9 @@ def test_development_allows_local_frontends_on_any_port(make_app):
 def test_a_star_alone_allows_every_origin(make_app):
     client = make_app(CORS_ORIGINS="*").test_client()
 
-    response = client.post("/api/v1/chat", json={"message": "delivery hours"}, headers={"Origin": "https://any.example"})
+    response = client.post(
+        "/api/v1/chat", json={"message": "delivery hours"}, headers={"Origin": "https://any.example"}
+    )
 
     assert response.headers["Access-Control-Allow-Origin"] in ("*", "https://any.example")
 

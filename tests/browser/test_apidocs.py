@@ -22,7 +22,10 @@ def test_swagger_ui_lists_every_operation_of_the_spec(live_app, page):
 
     expect(page.locator(".opblock")).to_have_count(len(operations))
     listed = {
-        (block.locator(".opblock-summary-method").inner_text().strip(), block.locator(".opblock-summary-path").get_attribute("data-path"))
+        (
+            block.locator(".opblock-summary-method").inner_text().strip(),
+            block.locator(".opblock-summary-path").get_attribute("data-path"),
+        )
         for block in page.locator(".opblock").all()
     }
     assert listed == operations

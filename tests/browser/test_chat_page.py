@@ -166,7 +166,8 @@ def test_an_answer_cut_mid_stream_keeps_what_was_written_and_says_so(live_app, p
     page.reload()
 
     expect(text_of(answers(page).nth(0))).to_have_text("Part one. ")
-    expect(answers(page).nth(0).locator(".message__note").last).to_have_text("The answer was cut off. Please ask again.")
+    cut_off_note = answers(page).nth(0).locator(".message__note").last
+    expect(cut_off_note).to_have_text("The answer was cut off. Please ask again.")
     expect(answers(page)).to_have_count(1)  # the partial answer stands for the failure, no second note
 
 
@@ -202,7 +203,9 @@ def test_a_rate_limited_question_says_when_to_retry(make_app, serve, page, watch
     ask(page, FAQ_QUESTION)
 
     limited = answers(page).nth(2)
-    expect(text_of(limited)).to_have_text(re.compile(r"^You are sending messages too quickly\. Please try again in \d+ seconds?\.$"))
+    expect(text_of(limited)).to_have_text(
+        re.compile(r"^You are sending messages too quickly\. Please try again in \d+ seconds?\.$")
+    )
     expect(limited).to_have_attribute("data-error-code", "RATE_LIMIT_429")
     expect(page.get_by_role("button", name="Send")).to_be_enabled()
 

@@ -31,11 +31,12 @@ CALL_THE_API = """async (api) => {
 def frontend_app() -> Flask:
     """Another origin's page: a blank document for the test's script to run in."""
     frontend = Flask("frontend")
-    frontend.add_url_rule("/", "page", lambda: "<!DOCTYPE html><title>Another frontend</title><link rel=icon href=data:,>")
+    page = "<!DOCTYPE html><title>Another frontend</title><link rel=icon href=data:,>"
+    frontend.add_url_rule("/", "page", lambda: page)
     return frontend
 
 
-def test_a_frontend_on_an_allowed_origin_streams_an_answer_and_reads_the_exposed_headers(make_app, serve, page, standin):
+def test_an_allowed_origin_streams_an_answer_and_reads_the_exposed_headers(make_app, serve, page, standin):
     api = serve(make_app(CORS_ORIGINS="http://127.0.0.1:*"))  # what development allows
     page.goto(serve(frontend_app()) + "/")
 
