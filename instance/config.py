@@ -53,6 +53,7 @@ class Config:
     RATE_LIMITS = "200/hour;50/minute"
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = ""
+    CORS_ORIGINS = ""  # comma-separated origins allowed to call /api/v1 from a browser; none by default
 
     # Operations
     METRICS_TOKEN = ""
@@ -70,10 +71,11 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    """Local development: plain HTTP, debug on."""
+    """Local development: plain HTTP, debug on, frontends on any local port may call the API."""
 
     DEBUG = True
     FORCE_HTTPS = False
+    CORS_ORIGINS = "http://localhost:*,http://127.0.0.1:*"
 
 
 class TestingConfig(Config):

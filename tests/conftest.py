@@ -1,4 +1,4 @@
-"""Fixtures: a DeepSeek stand-in on loopback, and a fresh app wired to it for every test."""
+"""Fixtures: a DeepSeek stand-in on loopback, a fresh app wired to it for every test, live servers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from sqlalchemy import create_engine, inspect, text
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.storage.database import upgrade_schema
@@ -176,6 +178,30 @@ def private_redis(tmp_path: Path) -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Flask], str]]:
+    """Serve apps with real threaded HTTP servers on loopback; `serve(app)` returns the base URL."""
+    servers = []
+
+    def start(app: Flask) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def live_app(make_app: Callable[..., Flask], serve: Callable[[Flask], str]) -> tuple[Flask, str]:
+    """An app served by a real threaded HTTP server on loopback, with a roomy limit and fast heartbeats."""
+    app = make_app(RATE_LIMITS="1000/minute", STREAM_HEARTBEAT_SECONDS=0.1)
+    return app, serve(app)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.storage.models import Message
 from tests import sse
 from tests.deepseek_standin import Reply
-
-
-@pytest.fixture
-def live_app(make_app):
-    """An app served by a real threaded HTTP server on loopback; yields (app, base_url)."""
-    app = make_app(RATE_LIMITS="1000/minute", STREAM_HEARTBEAT_SECONDS=0.1)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 def stream(client, message, conversation_id=None):

@@ -6,9 +6,11 @@ from flask import Flask
 
 from app.api.operations import operations_bp
 from app.api.v1 import v1_bp
+from app.web import web_bp
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the operations routes (/health, /ready, /metrics) and the versioned API at /api/v1."""
+    """Mount the operations routes (/health, /ready, /metrics), the chat page at /, and the API at /api/v1."""
     app.register_blueprint(operations_bp)
+    app.register_blueprint(web_bp)
     app.register_blueprint(v1_bp, url_prefix="/api/v1")

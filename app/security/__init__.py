@@ -1,10 +1,11 @@
-"""Security for every response: proxies, headers (flask-talisman), rate limits (flask-limiter), API keys."""
+"""Security for every response: proxies, headers (flask-talisman), rate limits (flask-limiter), API keys, CORS."""
 
 from __future__ import annotations
 
 from flask import Flask
 
 from app.security.api_keys import init_api_keys
+from app.security.cors import init_cors
 from app.security.headers import init_headers
 from app.security.proxies import init_proxies
 from app.security.rate_limits import init_rate_limits
@@ -16,3 +17,4 @@ def init_security(app: Flask) -> None:
     init_headers(app)
     init_rate_limits(app)
     init_api_keys(app)
+    init_cors(app)
