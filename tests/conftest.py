@@ -68,6 +68,19 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'chatbot.db'}"
 
 
+def sqlite_or_postgres(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh SQLite file, or the emptied PostgreSQL test database (skipped without one).
+
+    A module whose tests must run on both databases overrides `database_url` with
+    `database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)`.
+    """
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'chatbot.db'}"
+    url = request.getfixturevalue("postgres_url")
+    empty_postgres(url)
+    return url
+
+
 def empty_postgres(url: str) -> None:
     """Delete every stored conversation, keeping the schema."""
     engine = create_engine(url)

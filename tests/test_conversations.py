@@ -11,18 +11,11 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.services.chatbot_service import SYSTEM_PROMPT
 from app.storage.models import Conversation, Message
-from tests.conftest import empty_postgres
+from tests.conftest import sqlite_or_postgres
 from tests.deepseek_standin import Reply
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """Run every test here on both databases."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'chatbot.db'}"
-    url = request.getfixturevalue("postgres_url")
-    empty_postgres(url)
-    return url
+database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
 
 
 def ask(client, message, conversation_id=None):

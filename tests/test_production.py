@@ -52,15 +52,20 @@ class Instance:
             self.process.kill()
 
 
+def empty_migrated(postgres_url: str) -> str:
+    """Bring the PostgreSQL schema up to date (as `flask db upgrade` does before gunicorn starts) and empty it."""
+    upgrade_schema(create_app({"FLASK_ENV": "testing", "DATABASE_URL": postgres_url, "LOG_FILE": ""}))
+    empty_postgres(postgres_url)
+    return postgres_url
+
+
 @pytest.fixture
 def shared_services(postgres_url, standin):
     """PostgreSQL migrated and empty, and a Redis URL; skipped unless both are configured."""
     redis_url = os.environ.get("TEST_REDIS_URL")
     if not redis_url:
         pytest.skip("TEST_REDIS_URL is not set (no Redis to share between instances)")
-    upgrade_schema(create_app({"FLASK_ENV": "testing", "DATABASE_URL": postgres_url, "LOG_FILE": ""}))
-    empty_postgres(postgres_url)
-    return postgres_url, redis_url
+    return empty_migrated(postgres_url), redis_url
 
 
 @pytest.fixture
@@ -173,9 +178,7 @@ def test_a_conversation_started_on_one_continues_on_the_other_and_metrics_sum_ev
 
 
 def test_when_redis_stops_mid_run_chats_are_still_served(postgres_url, private_redis, start_instances):
-    upgrade_schema(create_app({"FLASK_ENV": "testing", "DATABASE_URL": postgres_url, "LOG_FILE": ""}))
-    empty_postgres(postgres_url)
-    [instance] = start_instances(1, DATABASE_URL=postgres_url, RATELIMIT_STORAGE_URI=private_redis.url,
+    [instance] = start_instances(1, DATABASE_URL=empty_migrated(postgres_url), RATELIMIT_STORAGE_URI=private_redis.url,
                                  RATE_LIMITS="100/minute")
     assert instance.chat("what are your delivery hours").status == 200
 

@@ -11,16 +11,10 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.storage.models import Base, Conversation
-from tests.conftest import empty_postgres
+from tests.conftest import sqlite_or_postgres
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'chatbot.db'}"
-    url = request.getfixturevalue("postgres_url")
-    empty_postgres(url)
-    return url
+database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
 
 
 def test_the_migrations_build_exactly_the_models_schema(app):

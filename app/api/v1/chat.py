@@ -15,7 +15,7 @@ from flask import Response, current_app, g, jsonify, stream_with_context
 from app.api.v1 import v1_bp
 from app.api.v1.schemas import read_chat_request
 from app.errors import APIError
-from app.services.chatbot_service import Answer, AnswerStream, ChatbotService
+from app.services.chatbot_service import Answer, AnswerStream, ChatbotService, Turn
 from app.utils.privacy import mask_personal_data
 
 log = structlog.get_logger(__name__)
@@ -60,16 +60,22 @@ def with_chat_error_extras(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
+def begin_turn() -> Turn:
+    """Validate the request and store its question in its conversation."""
+    question = read_chat_request(current_app.config["MAX_MESSAGE_CHARS"])
+    turn = chatbot().begin(question.message, question.conversation_id)
+    structlog.contextvars.bind_contextvars(conversation_id=turn.conversation_id)
+    return turn
+
+
 @v1_bp.post("/chat")
 @with_chat_error_extras
 def chat() -> Response:
     """Answer a customer's question, in a new or an existing conversation."""
-    question = read_chat_request(current_app.config["MAX_MESSAGE_CHARS"])
-    turn = chatbot().begin(question.message, question.conversation_id)
-    structlog.contextvars.bind_contextvars(conversation_id=turn.conversation_id)
+    turn = begin_turn()
     answer = chatbot().answer(turn)
     structlog.contextvars.bind_contextvars(source=answer.source)
-    log_exchange(question.message, answer.content)
+    log_exchange(turn.message, answer.content)
     return jsonify(
         content=answer.content,
         source=answer.source,
@@ -82,10 +88,7 @@ def chat() -> Response:
 @with_chat_error_extras
 def chat_stream() -> Response:
     """Stream the answer to a customer's question as server-sent events while it is written."""
-    question = read_chat_request(current_app.config["MAX_MESSAGE_CHARS"])
-    turn = chatbot().begin(question.message, question.conversation_id)
-    structlog.contextvars.bind_contextvars(conversation_id=turn.conversation_id)
-    stream = chatbot().stream(turn)  # errors up to here are plain JSON errors
+    stream = chatbot().stream(begin_turn())  # errors up to here are plain JSON errors
     return Response(stream_with_context(sse_events(stream)), mimetype="text/event-stream", headers=SSE_HEADERS)
 
 
