@@ -56,6 +56,52 @@ def test_unrelated_questions_and_passing_mentions_go_to_the_model(index, questio
     assert index.fallback(question) is None
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["How much is it?", "how much", "is it free", "whats the price", "is it in stock", "where is it",
+     "can i use it", "how long does it take", "do you have any left"],
+)
+def test_a_follow_up_that_names_no_topic_goes_to_the_model_without_facts(index, question):
+    # Only the conversation says what "it" is; the FAQ does not see it, DeepSeek does.
+    assert index.match(question) is None
+    assert index.related(question) == []
+    assert index.fallback(question) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "faq_id"),
+    [
+        ("how much is delivery", "delivery-areas-fees"),
+        ("is delivery free", "delivery-areas-fees"),
+        ("whats the delivery price", "delivery-areas-fees"),
+        ("when will it arrive", "order-status"),
+        ("can i return it", "returns-refunds"),
+        ("and on sunday?", "delivery-hours"),
+        ("can i get it today", "delivery-hours"),
+    ],
+)
+def test_a_follow_up_that_names_a_topic_still_gets_its_faq(index, question, faq_id):
+    match = index.match(question)
+
+    assert match is not None and match.entry.id == faq_id
+
+
+def test_a_phrasing_is_about_its_concepts_and_not_its_aspects():
+    analyzer = Analyzer()
+
+    assert analyzer.topics(analyzer.terms("How much does delivery cost?")) == {"deliver"}
+    assert analyzer.topics(analyzer.terms("How do I use a promo code?")) == {"promo"}
+    assert analyzer.topics(analyzer.terms("Is the loyalty program free?")) == {"loyalty", "program"}
+    assert analyzer.topics(analyzer.terms("how much is it")) == frozenset()
+
+
+def test_an_entry_the_lexicon_does_not_cover_is_about_its_own_words():
+    index = FaqIndex([FaqEntry("loyalty", ("Is the loyalty program free?", "How do loyalty points work?"), "Yes.")])
+
+    assert index.match("loyalty points?").entry.id == "loyalty"
+    assert index.match("is it free") is None
+
+
 def test_search_ranks_best_first_and_respects_the_limit(index):
     found = index.search("can i change my delivery time", limit=3)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.services.chatbot_service import SYSTEM_PROMPT
 from app.services.knowledge_base import load_faq
 from tests.deepseek_standin import Reply
@@ -50,6 +52,26 @@ def test_an_unrelated_question_gets_no_store_facts(client, standin):
     assert ask(client, standin, "Do you sell organic kale?") == [
         FIXED_PREFIX,
         {"role": "user", "content": "Do you sell organic kale?"},
+    ]
+
+
+@pytest.mark.parametrize("follow_up", ["How much is it?", "is it free", "is it in stock"])
+def test_a_follow_up_that_names_no_topic_goes_to_deepseek_with_the_conversation(client, standin, follow_up):
+    # Only the first turn says what "it" is: the FAQ must not answer it with the delivery fee.
+    standin.push(Reply(content="Yes, we sell organic kale."), Reply(content="Organic kale is $3.49 a bunch."))
+    first = client.post("/api/v1/chat", json={"message": "Do you sell organic kale?"}).get_json()
+
+    response = client.post("/api/v1/chat", json={"message": follow_up, "conversation_id": first["conversation_id"]})
+
+    body = response.get_json()
+    assert response.status_code == 200
+    assert (first["source"], body["source"]) == ("llm", "llm")
+    assert body["content"] == "Organic kale is $3.49 a bunch."
+    assert standin.requests[-1].body["messages"] == [
+        FIXED_PREFIX,
+        {"role": "user", "content": "Do you sell organic kale?"},
+        {"role": "assistant", "content": "Yes, we sell organic kale."},
+        {"role": "user", "content": follow_up},
     ]
 
 

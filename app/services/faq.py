@@ -7,8 +7,12 @@ and the question become terms (`faq_text.Analyzer`: typos corrected, synonyms fo
 into concepts, suffixes stripped), weighted by how rare they are across entries (IDF),
 and compared by cosine similarity; an entry scores as its closest phrasing. Words the
 index has never seen still count in the question's length, so a question that only
-mentions an FAQ's words in passing scores low. The README's "FAQ knowledge base" has
-the evaluation behind the method and the thresholds.
+mentions an FAQ's words in passing scores low. A phrasing is a candidate only when the
+question shares one of its topics (`Analyzer.topics`: its concepts such as delivery or
+refund, not an aspect such as a price, "free" or "when", nor an incidental word such as
+"use" or "take"): "how much is it" or "can i use it" names no topic, so in a
+conversation it is about what came before, which the model sees and the FAQ does not.
+The README's "FAQ knowledge base" has the evaluation behind the method and the thresholds.
 
 The index is built once and only read afterwards, so one instance serves every thread.
 """
@@ -72,10 +76,11 @@ class FaqIndex:
         self._idf = inverse_entry_frequencies(phrasing_terms, len(self.entries))
         self._unseen_idf = math.log(1 + len(self.entries)) + 1  # as rare as a term can be
         self._entry_of = tuple(number for number, _ in phrasing_terms)
-        postings: dict[str, list[tuple[int, float]]] = {}
+        postings: dict[str, list[tuple[int, float, bool]]] = {}
         for phrasing, (_, terms) in enumerate(phrasing_terms):
+            topics = self.analyzer.topics(terms)
             for term, weight in unit_vector(terms, self._idf, self._unseen_idf).items():
-                postings.setdefault(term, []).append((phrasing, weight))
+                postings.setdefault(term, []).append((phrasing, weight, term in topics))
         self._postings = {term: tuple(pairs) for term, pairs in postings.items()}
 
     def __len__(self) -> int:
@@ -106,15 +111,19 @@ class FaqIndex:
         return [FaqMatch(self.entries[number], round(score, 4)) for number, score in ranked]
 
     def _entry_scores(self, question: str) -> dict[int, float]:
-        """Return each touched entry's score: the cosine similarity of its closest phrasing."""
+        """Return each candidate entry's score: the cosine similarity of its closest phrasing
+        among those that share one of their topics with the question."""
         query = unit_vector(set(self.analyzer.terms(question)), self._idf, self._unseen_idf)
         similarity: dict[int, float] = {}
+        on_topic: set[int] = set()
         for term, weight in query.items():
-            for phrasing, phrasing_weight in self._postings.get(term, ()):
+            for phrasing, phrasing_weight, topical in self._postings.get(term, ()):
                 similarity[phrasing] = similarity.get(phrasing, 0.0) + weight * phrasing_weight
+                if topical:
+                    on_topic.add(phrasing)
         scores: dict[int, float] = {}
-        for phrasing, score in similarity.items():
-            entry = self._entry_of[phrasing]
+        for phrasing in on_topic:
+            entry, score = self._entry_of[phrasing], similarity[phrasing]
             if score > scores.get(entry, 0.0):
                 scores[entry] = min(score, 1.0)
         return scores

@@ -75,7 +75,8 @@ CONCEPTS: dict[str, str] = {
     "|show up|turned up|come yet|came|come|comes|coming",
     "area": "area|areas|zip|zipcode|zip code|zip codes|postcode|postal code|neighborhood|neighbourhood|city"
     "|town|region|cover|coverage|outside",
-    "cost": "cost|costs|fee|fees|charge|charges|charged|how much|price of delivery",
+    "cost": "cost|costs|fee|fees|charge|charges|charged|how much|price|prices|pricing|expensive|cheap"
+    "|cheaper|cheapest",
     "minimum": "minimum|min",
     "refund": "refund|refunds|refunded|money back|reimburse|reimbursed|reimbursement",
     "return": "return|returns|returned|returning|send back|bring back|take back",
@@ -115,6 +116,13 @@ COMPOUNDS: dict[str, str] = {
     "ship to": "deliver area", "delivery times": "deliver when", "delivery time": "deliver when",
     "delivery hours": "deliver when",
 }
+# Terms that ask something about a thing (its price, whether it is free or in stock, where it
+# is) without saying what the thing is. Customers ask them of products as much as of the FAQ's
+# topics, so "how much is it" or "where is it" cannot tell an entry from a product (or from
+# whatever the conversation was about): they weigh in a score but never make a phrasing a
+# candidate (`Analyzer.topics`). Time is not one of them: at a grocer that only delivers,
+# "when can i get it" or "and on sunday?" asks about delivery whatever "it" is.
+ASPECTS = frozenset({"cost", "free", "stock", "where"})
 
 
 def _phrase_table() -> dict[tuple[str, ...], tuple[str, ...]]:
@@ -249,6 +257,7 @@ class Analyzer:
 
     def __init__(self, vocabulary: Iterable[str] = (), *, concepts: bool = True) -> None:
         self.concepts = concepts
+        self._concept_names = frozenset(CONCEPTS) if concepts else frozenset()
         known = {word for phrase in PHRASES for word in phrase} if concepts else set()
         self.corrector = SpellingCorrector(
             word for word in {*vocabulary, *known} if word not in STOPWORDS and word.isalpha()
@@ -273,6 +282,12 @@ class Analyzer:
                 terms.append(stem(word))  # numbers (order numbers, quantities) say nothing about the topic
             index += 1
         return terms
+
+    def topics(self, terms: Iterable[str]) -> frozenset[str]:
+        """Return the terms that say what a text is about: its concepts, aspects left out, or, when
+        the lexicon has none for it (an entry on a topic it does not cover), its other words."""
+        subjects = frozenset(terms) - ASPECTS
+        return (subjects & self._concept_names) or subjects
 
     def _concepts_at(self, words: Sequence[str], index: int) -> tuple[tuple[str, ...], int]:
         """Return the concepts of the longest lexicon phrase starting at `index`, and its length in words."""
