@@ -39,6 +39,8 @@ from bench.servers import (
 
 SCENARIOS = ("ceiling", "faq", "llm", "sync", "stream")
 STREAM_PIECES = 10
+STREAM_FIRST_TOKEN = 4.0  # seconds of `: keep-alive` before it, so that every stream is open before deltas flow
+STREAM_INTERVAL = 0.5
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=200, help="closed-loop clients in the LLM scenario")
     parser.add_argument("--warmup", type=float, default=5, help="LLM warm-up seconds before measuring")
     parser.add_argument("--llm-seconds", type=float, default=15, help="LLM seconds measured")
+    parser.add_argument("--light-clients", type=int, default=20,
+                        help="clients of a second, short LLM run below saturation (0: skip it)")
     parser.add_argument("--turns", type=int, default=3, help="questions per conversation in the LLM scenario")
     parser.add_argument("--sync-clients", type=int, default=200, help="closed-loop clients against sync workers")
     parser.add_argument("--sync-seconds", type=float, default=8, help="seconds measured against sync workers")
@@ -105,7 +109,8 @@ def settings_notes(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
         "moving-window limiter, as in production; every client is 127.0.0.1, so one counter takes every request",
         "logs: LOG_TO_STDOUT, redirected to a file (one JSON line per request plus the service events)",
         f"stand-in DeepSeek: bench/standin.py (asyncio) on loopback; JSON answers after {args.latency:.1f} s; "
-        f"streams: `: keep-alive` comments, the first token after 1.0 s, then {STREAM_PIECES} chunks 0.5 s apart",
+        f"streams: a `: keep-alive` comment every 0.5 s, the first token after {STREAM_FIRST_TOKEN:g} s, then "
+        f"{STREAM_PIECES} content chunks {STREAM_INTERVAL:g} s apart",
         "ceiling: bench/ceiling.py, the same gunicorn.conf.py, WEB_CONCURRENCY and worker class",
     ]
 
@@ -124,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                  "'everything else on the machine' below is CPU that other jobs took during each window")
     print(f"preparing the database {args.database_url} …", file=sys.stderr)
     prepare_database(args.database_url)
-    standin = start_standin(workdir, latency=args.latency, first_token=1.0, interval=0.5, pieces=STREAM_PIECES,
-                            keepalive=0.5)
+    standin = start_standin(workdir, latency=args.latency, first_token=STREAM_FIRST_TOKEN, interval=STREAM_INTERVAL,
+                            pieces=STREAM_PIECES, keepalive=0.5)
     env = full_stack_env(args, standin.url, redis_prefix, "gevent")
     command = "python -m bench.run" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(sys.argv[1:]))
     results = Results(
@@ -218,14 +223,20 @@ def run_gevent_scenarios(args, results, workdir, env, standin, running) -> None:
         results.llm_load = (f"{args.clients} closed-loop clients, {args.warmup:g} s warm-up, {args.llm_seconds:g} s "
                             f"measured; {args.turns} questions per conversation")
         log(f"LLM: {args.clients} clients for {args.warmup + args.llm_seconds:g} s …")
-        results.llm = scenarios.llm_answers(server, standin, args.database_url, clients=args.clients, warmup=args.warmup,
-                                            seconds=args.llm_seconds, turns=args.turns)
+        results.llm = scenarios.llm_answers(server, standin, args.database_url, clients=args.clients,
+                                            warmup=args.warmup, seconds=args.llm_seconds, turns=args.turns)
         log(f"LLM: {results.llm.rate:,.1f} answers/s")
+        if args.light_clients:
+            results.light_load = f"{args.light_clients} closed-loop clients, 3 s warm-up, 10 s measured"
+            results.light = scenarios.llm_answers(server, standin, args.database_url, clients=args.light_clients,
+                                                  warmup=3, seconds=10, turns=args.turns)
+            log(f"LLM, {args.light_clients} clients: {results.light.rate:,.1f} answers/s")
     if "stream" in wanted:
-        results.stream_load = f"{args.streams} streams opened over {args.stream_ramp:g} s, each ~5.5 s long"
+        length = STREAM_FIRST_TOKEN + (STREAM_PIECES - 1) * STREAM_INTERVAL
+        results.stream_load = f"{args.streams} streams opened over {args.stream_ramp:g} s, each ≥ {length:g} s long"
         log(f"streaming: {args.streams} streams …")
-        results.stream = scenarios.held_streams(server, standin, args.database_url, count=args.streams, ramp=args.stream_ramp,
-                                                pieces=STREAM_PIECES)
+        results.stream = scenarios.held_streams(server, standin, args.database_url, count=args.streams,
+                                                ramp=args.stream_ramp, pieces=STREAM_PIECES)
         log(f"streaming: {len(results.stream.completed)} completed")
     server.stop()
     running.remove(server)

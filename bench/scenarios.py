@@ -70,8 +70,8 @@ def throughput(
     if shutil.which("wrk"):
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT % json.dumps(body))
-        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script),
-                   f"{server.url}/api/v1/chat"]
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+                   "-s", str(script), f"{server.url}/api/v1/chat"]
         busy0, total0 = total_cpu_cores()
         meter.start()
         wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -234,7 +234,9 @@ class StreamResult:
         return peak_overlap((s.meta_at, s.done_at) for s in self.samples if s.meta_at and s.done_at)
 
 
-def held_streams(server: Process, standin: Process, database_url: str, *, count: int, ramp: float, pieces: int) -> StreamResult:
+def held_streams(
+    server: Process, standin: Process, database_url: str, *, count: int, ramp: float, pieces: int
+) -> StreamResult:
     """Open `count` SSE streams within `ramp` seconds and hold them; time each first delta against the stand-in's."""
     get_json(f"{standin.url}/_bench/records")
     observer = Observer(server, standin, database_url)

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,14 +168,14 @@ def pids_named(*names: str) -> list[int]:
 class CpuMeter:
     """CPU time used by groups of processes between `start()` and `stop()`, in cores."""
 
-    def __init__(self, groups: dict[str, object]) -> None:
-        self.groups = groups  # name -> callable returning pids
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self.groups = groups  # name -> the pids to count now
         self._before: dict[str, dict[int, float]] = {}
         self.started = 0.0
         self.cores: dict[str, float] = {}
 
     def _snapshot(self) -> dict[str, dict[int, float]]:
-        return {name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()}  # type: ignore[operator]
+        return {name: {pid: cpu_seconds(pid) for pid in pids()} for name, pids in self.groups.items()}
 
     def start(self) -> None:
         """Note every group's CPU time now."""
