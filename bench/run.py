@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -118,6 +119,7 @@ def settings_notes(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios and print the table."""
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops every process it started
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="greengrocer-bench-"))
     redis_prefix = f"bench-{uuid.uuid4().hex[:12]}"

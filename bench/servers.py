@@ -152,6 +152,19 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def started_at(pid: int) -> float:
+    """Return when a process started, in seconds since boot (as /proc/uptime counts)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]) / CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def uptime() -> float:
+    """Return the seconds since boot."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
 def pids_named(*names: str) -> list[int]:
     """Return the pids of processes whose command name is one of `names` (e.g. postgres)."""
     found = []
@@ -171,6 +184,7 @@ class CpuMeter:
     def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
         self.groups = groups  # name -> the pids to count now
         self._before: dict[str, dict[int, float]] = {}
+        self._booted_for = 0.0
         self.started = 0.0
         self.cores: dict[str, float] = {}
 
@@ -179,16 +193,27 @@ class CpuMeter:
 
     def start(self) -> None:
         """Note every group's CPU time now."""
+        self._booted_for = uptime()
         self.started, self._before = time.monotonic(), self._snapshot()
 
     def stop(self) -> dict[str, float]:
-        """Return the cores each group used since start() (processes born meanwhile count from 0)."""
+        """Return the cores each group used since start().
+
+        A process born meanwhile counts from 0; one that was not seen at the start but is
+        older (a group's list can miss a process) is left out rather than counted whole.
+        """
         elapsed = time.monotonic() - self.started
         after = self._snapshot()
-        self.cores = {
-            name: sum(seconds - self._before[name].get(pid, 0.0) for pid, seconds in used.items()) / elapsed
-            for name, used in after.items()
-        }
+        self.cores = {}
+        for name, used in after.items():
+            before = self._before[name]
+            total = 0.0
+            for pid, seconds in used.items():
+                if pid in before:
+                    total += seconds - before[pid]
+                elif started_at(pid) >= self._booted_for - 0.05:
+                    total += seconds
+            self.cores[name] = total / elapsed
         return self.cores
 
 
