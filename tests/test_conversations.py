@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.services.chatbot_service import SYSTEM_PROMPT
+from app.storage.conversations import ConversationStore
 from app.storage.models import Conversation, Message
 from tests.conftest import sqlite_or_postgres
 from tests.deepseek_standin import Reply
@@ -122,6 +123,24 @@ def test_answers_are_stored_with_source_model_and_usage(app, client, standin):
     assert (answer.prompt_tokens, answer.completion_tokens, answer.cache_hit_tokens) == (80, 6, 64)
     assert answer.response_id == body["metadata"]["response_id"]
     assert answer.created_at.tzinfo is not None and question.created_at <= answer.created_at
+
+
+def test_every_write_is_committed_and_leaves_no_transaction_open(app):
+    # A read after the commit would begin a new transaction and keep a pooled connection
+    # checked out until the request ends: through a whole DeepSeek call.
+    with app.app_context():
+        store = ConversationStore(db.session)
+        empty = store.create()
+        assert not db.session().in_transaction()
+        started, question_id = store.start("kale?")
+        assert not db.session().in_transaction()
+        answer_id = store.add_message(started, "assistant", "Kale is in stock.", source="llm")
+        assert not db.session().in_transaction()
+
+        [conversation] = [c for c in db.session.scalars(select(Conversation)) if c.id == started]
+        assert [(m.id, m.role) for m in store.messages(started)] == [(question_id, "user"), (answer_id, "assistant")]
+        assert conversation.last_message_at == store.messages(started)[-1].created_at
+        assert store.get(empty) is not None and store.messages(empty) == []
 
 
 def test_a_failed_call_keeps_the_question_with_its_error_code(app, client, standin):

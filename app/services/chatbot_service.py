@@ -97,16 +97,15 @@ class ChatbotService:
         The history is read here, before the question is committed, so no database
         connection is held while the model answers.
         """
+        if conversation_id is None:  # a new conversation and its question, in one transaction
+            conversation_id, question_id = self.store.start(message)
+            return Turn(conversation_id, question_id, message)
+        self.conversation(conversation_id)  # unknown or malformed: 404, never a new conversation
         history: list[Message] = []
-        if conversation_id is None:
-            conversation_id = self.store.create()
-        else:
-            self.conversation(conversation_id)  # unknown or malformed: 404, never a new conversation
-            for question, answer in self.store.recent_turns(
-                conversation_id, self.history.max_messages, self.history.max_chars
-            ):
-                history.append({"role": "user", "content": question.content})
-                history.append({"role": "assistant", "content": answer.content})
+        limits = self.history
+        for question, answer in self.store.recent_turns(conversation_id, limits.max_messages, limits.max_chars):
+            history.append({"role": "user", "content": question.content})
+            history.append({"role": "assistant", "content": answer.content})
         question_id = self.store.add_message(conversation_id, "user", message)
         return Turn(conversation_id, question_id, message, history)
 

@@ -6,24 +6,44 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.storage.models import Conversation, Message, utcnow
 
 
 class ConversationStore:
-    """Keep conversations and their messages; every write is committed at once."""
+    """Keep conversations and their messages; every write is committed at once.
+
+    Nothing is read back after a commit: the session expires what it committed, so reading
+    an attribute then would cost a SELECT and begin a new transaction, which keeps a pooled
+    connection checked out until the request ends (through a whole DeepSeek call).
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def create(self) -> str:
         """Start a conversation and return its id, a random UUID4."""
-        conversation = Conversation(id=str(uuid.uuid4()))
-        self.session.add(conversation)
+        conversation_id = self._new_conversation(utcnow())
         self.session.commit()
-        return conversation.id
+        return conversation_id
+
+    def start(self, first_message: str) -> tuple[str, int]:
+        """Start a conversation with its first (user) message, in one transaction; return both ids."""
+        now = utcnow()
+        conversation_id = self._new_conversation(now)
+        message = Message(conversation_id=conversation_id, role="user", content=first_message, created_at=now)
+        self.session.add(message)
+        self.session.flush()  # the conversation, then the message; its id comes back from the INSERT
+        message_id = message.id
+        self.session.commit()
+        return conversation_id, message_id
+
+    def _new_conversation(self, now: datetime) -> str:
+        conversation_id = str(uuid.uuid4())
+        self.session.add(Conversation(id=conversation_id, created_at=now, last_message_at=now))
+        return conversation_id
 
     def get(self, conversation_id: str) -> Conversation | None:
         """Return the conversation, or None when there is none with that id."""
@@ -34,11 +54,13 @@ class ConversationStore:
         now = utcnow()
         message = Message(conversation_id=conversation_id, role=role, content=content, created_at=now, **fields)
         self.session.add(message)
-        conversation = self.session.get(Conversation, conversation_id)
-        if conversation is not None:
-            conversation.last_message_at = now
+        # One UPDATE, no SELECT first; it flushes the INSERT before it.
+        self.session.execute(
+            update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=now)
+        )
+        message_id = message.id
         self.session.commit()
-        return message.id
+        return message_id
 
     def mark_failed(self, message_id: int, error_code: str) -> None:
         """Record that the answer to a user message failed, and why."""

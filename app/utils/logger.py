@@ -80,6 +80,8 @@ def configure_logging(app: Flask) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(app.config["LOG_LEVEL"].upper())
+    # One "HTTP Request: POST ..." line per DeepSeek call says less than our `llm_call` line.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def init_request_logging(app: Flask) -> None:
