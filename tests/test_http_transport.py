@@ -126,3 +126,16 @@ def test_a_probed_stream_passes_everything_else_through():
             assert stream.get_extra_info("server_addr") == listener.getsockname()
             assert stream.get_extra_info("is_readable") is False
             stream.close()
+
+
+def test_a_tls_stream_is_probed_the_same_way():
+    class Plain:
+        def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+            self.tls_args = (ssl_context, server_hostname, timeout)
+            return "the TLS stream"
+
+    plain = Plain()
+    tls = ProbedStream(plain, select.poll).start_tls("context", "api.deepseek.com", 5.0)
+
+    assert isinstance(tls, ProbedStream) and tls._stream == "the TLS stream"
+    assert plain.tls_args == ("context", "api.deepseek.com", 5.0)
