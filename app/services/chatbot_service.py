@@ -100,7 +100,8 @@ class ChatbotService:
         if conversation_id is None:  # a new conversation and its question, in one transaction
             conversation_id, question_id = self.store.start(message)
             return Turn(conversation_id, question_id, message)
-        self.conversation(conversation_id)  # unknown or malformed: 404, never a new conversation
+        if not (is_conversation_id(conversation_id) and self.store.exists(conversation_id)):
+            raise ConversationNotFound()  # unknown or malformed: 404, never a new conversation
         history: list[Message] = []
         limits = self.history
         for question, answer in self.store.recent_turns(conversation_id, limits.max_messages, limits.max_chars):

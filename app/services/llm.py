@@ -32,6 +32,7 @@ from openai.types.chat import ChatCompletion
 
 from app.errors import UpstreamBusy, UpstreamError, UpstreamFailure, UpstreamTimeout, UpstreamUnavailable
 from app.metrics import record_deepseek_call
+from app.services.http_transport import deepseek_http_client
 from app.services.timeouts import Deadline, SocketWatchdog, shutdown_socket
 
 log = structlog.get_logger(__name__)
@@ -102,7 +103,9 @@ class DeepSeekClient:
         self.retry_backoff = retry_backoff
         self.connect_timeout = connect_timeout
         # One client, one connection pool, for the life of the app; retries are ours.
-        self._client = openai.OpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout)
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout, http_client=deepseek_http_client()
+        )
 
     def close(self) -> None:
         """Close the pooled connections."""

@@ -5,11 +5,36 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.storage.models import Conversation, Message, utcnow
+
+CONVERSATIONS = Conversation.__table__
+MESSAGES = Message.__table__
+# The per-answer statements, built once. They run as Core statements on the session's
+# connection (its transaction, its commit): no unit of work, no identity map, no ORM
+# compilation, which cost about a quarter of an FAQ answer's CPU. Each commit still expires
+# whatever ORM objects the session holds, so none is left stale by these statements.
+NEW_CONVERSATION = insert(CONVERSATIONS)
+NEW_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+OPTIONAL_MESSAGE_COLUMNS = (
+    "source", "model", "response_id", "error_code", "interrupted", "prompt_tokens", "completion_tokens", "cache_hit_tokens"
+)
+# An UPDATE without values() sets the columns named in its parameters (last_message_at, error_code).
+TOUCH_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+MARK_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id"))
+CONVERSATION_EXISTS = select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+RECENT_MESSAGES = (  # what decides which turns are resent: no Message objects, no identity map
+    select(MESSAGES.c.id, MESSAGES.c.role, MESSAGES.c.content, MESSAGES.c.error_code, MESSAGES.c.interrupted)
+    .where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
+    .order_by(MESSAGES.c.id.desc())
+    .limit(bindparam("scan"))
+)
+
+MessageLike = TypeVar("MessageLike")  # a Message, or a row with its role, content, error_code and interrupted
 
 
 class ConversationStore:
@@ -33,63 +58,63 @@ class ConversationStore:
         """Start a conversation with its first (user) message, in one transaction; return both ids."""
         now = utcnow()
         conversation_id = self._new_conversation(now)
-        message = Message(conversation_id=conversation_id, role="user", content=first_message, created_at=now)
-        self.session.add(message)
-        self.session.flush()  # the conversation, then the message; its id comes back from the INSERT
-        message_id = message.id
+        message_id = self._insert_message(conversation_id, "user", first_message, now)
         self.session.commit()
         return conversation_id, message_id
 
     def _new_conversation(self, now: datetime) -> str:
         conversation_id = str(uuid.uuid4())
-        self.session.add(Conversation(id=conversation_id, created_at=now, last_message_at=now))
+        self.session.connection().execute(
+            NEW_CONVERSATION, {"id": conversation_id, "created_at": now, "last_message_at": now}
+        )
         return conversation_id
+
+    def _insert_message(self, conversation_id: str, role: str, content: str, now: datetime, **fields: object) -> int:
+        """INSERT one message (every column, so that each INSERT is the same statement) and return its id."""
+        row = {column: None for column in OPTIONAL_MESSAGE_COLUMNS}
+        row.update(fields, conversation_id=conversation_id, role=role, content=content, created_at=now)
+        row["interrupted"] = bool(row["interrupted"])
+        return int(self.session.connection().execute(NEW_MESSAGE, row).scalar_one())
 
     def get(self, conversation_id: str) -> Conversation | None:
         """Return the conversation, or None when there is none with that id."""
         return self.session.get(Conversation, conversation_id)
 
+    def exists(self, conversation_id: str) -> bool:
+        """Return whether a conversation with that id is stored (its id only; nothing is loaded)."""
+        found = self.session.connection().execute(CONVERSATION_EXISTS, {"conversation_id": conversation_id})
+        return found.first() is not None
+
     def add_message(self, conversation_id: str, role: str, content: str, **fields: object) -> int:
-        """Store a message and return its id."""
+        """Store a message, mark its conversation active (one INSERT, one UPDATE), and return its id."""
         now = utcnow()
-        message = Message(conversation_id=conversation_id, role=role, content=content, created_at=now, **fields)
-        self.session.add(message)
-        # One UPDATE, no SELECT first; it flushes the INSERT before it.
-        self.session.execute(
-            update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=now)
-        )
-        message_id = message.id
+        message_id = self._insert_message(conversation_id, role, content, now, **fields)
+        self.session.connection().execute(TOUCH_CONVERSATION, {"conversation_id": conversation_id, "last_message_at": now})
         self.session.commit()
         return message_id
 
     def mark_failed(self, message_id: int, error_code: str) -> None:
         """Record that the answer to a user message failed, and why."""
-        message = self.session.get(Message, message_id)
-        if message is not None:
-            message.error_code = error_code
-            self.session.commit()
+        self.session.connection().execute(MARK_MESSAGE, {"message_id": message_id, "error_code": error_code})
+        self.session.commit()
 
     def messages(self, conversation_id: str) -> list[Message]:
         """Return every message of a conversation, oldest first."""
         query = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
         return list(self.session.scalars(query))
 
-    def recent_turns(self, conversation_id: str, max_messages: int, max_chars: int) -> list[tuple[Message, Message]]:
+    def recent_turns(self, conversation_id: str, max_messages: int, max_chars: int) -> list[tuple[Row, Row]]:
         """Return the newest complete turns (question and full answer) that fit both limits, oldest first.
 
         Failed turns and answers cut short are left out, so what is sent back to the
-        model always alternates question, answer.
+        model always alternates question, answer. The turns are rows with the message's
+        id, role, content, error_code and interrupted.
         """
         scan = max(max_messages, 1) * 4  # room for failed turns between the complete ones
-        query = (
-            select(Message)
-            .where(Message.conversation_id == conversation_id)
-            .order_by(Message.id.desc())
-            .limit(scan)
-        )
-        newest_first = list(self.session.scalars(query))
+        parameters = {"conversation_id": conversation_id, "scan": scan}
+        newest_first = list(self.session.connection().execute(RECENT_MESSAGES, parameters))
         turns = complete_turns(list(reversed(newest_first)))
-        kept: list[tuple[Message, Message]] = []
+        kept: list[tuple[Row, Row]] = []
         count = chars = 0
         for question, answer in reversed(turns):
             size = len(question.content) + len(answer.content)
@@ -119,7 +144,7 @@ class ConversationStore:
         return int(self.session.scalar(select(func.count()).select_from(Conversation)) or 0)
 
 
-def complete_turns(messages: Sequence[Message]) -> list[tuple[Message, Message]]:
+def complete_turns(messages: Sequence[MessageLike]) -> list[tuple[MessageLike, MessageLike]]:
     """Pair each answered question with its answer; skip failed and interrupted turns."""
     turns = []
     for question, answer in zip(messages, messages[1:]):
