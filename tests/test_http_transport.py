@@ -139,3 +139,16 @@ def test_a_tls_stream_is_probed_the_same_way():
 
     assert isinstance(tls, ProbedStream) and tls._stream == "the TLS stream"
     assert plain.tls_args == ("context", "api.deepseek.com", 5.0)
+
+
+def test_a_proxy_named_by_the_environment_is_still_used(monkeypatch):
+    from app.services.http_transport import ProbedBackend, deepseek_http_client
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+
+    client = deepseek_http_client()
+
+    pools = [getattr(mount, "_pool", None) for mount in client._mounts.values() if mount is not None]
+    assert pools, "the environment's proxy is mounted"
+    assert not any(isinstance(getattr(pool, "_network_backend", None), ProbedBackend) for pool in pools)
+    client.close()

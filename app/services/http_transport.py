@@ -16,12 +16,18 @@ import select
 import socket
 import ssl
 import sys
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import httpcore2
 import httpx2
 from openai import DEFAULT_CONNECTION_LIMITS, DefaultHttpxClient
+
+
+def environment_proxies() -> dict[str, str]:
+    """Return the proxies the environment names for HTTP(S) traffic (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)."""
+    return {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme in ("http", "https", "all")}
 
 
 def os_poll() -> Callable[[], Any]:
@@ -94,8 +100,11 @@ def deepseek_http_client() -> httpx2.Client:
 
     httpx2's `HTTPTransport` takes no network backend, so it is set on the connection
     pool it builds, before any connection exists (httpcore2 reads it per new connection).
-    With its own transport the client no longer takes proxies from HTTP(S)_PROXY.
+    A client with its own transport ignores HTTP(S)_PROXY, so where the environment names
+    a proxy the SDK's plain default client is used instead (proxied, without the cheap probe).
     """
+    if environment_proxies():
+        return DefaultHttpxClient()
     transport = httpx2.HTTPTransport(limits=DEFAULT_CONNECTION_LIMITS)
     pool = transport._pool
     if not isinstance(pool, httpcore2.ConnectionPool) or not hasattr(pool, "_network_backend"):  # pragma: no cover
