@@ -162,9 +162,10 @@ class ChatbotService:
             raise ConversationNotFound()
         return conversation
 
-    def messages(self, conversation_id: str) -> list[StoredMessage]:
-        """Return a conversation's messages, oldest first."""
-        return self.store.messages(self.conversation(conversation_id).id)
+    def transcript(self, conversation_id: str) -> tuple[Conversation, list[StoredMessage]]:
+        """Return a conversation and its messages, oldest first; ConversationNotFound as `conversation()`."""
+        conversation = self.conversation(conversation_id)
+        return conversation, self.store.messages(conversation.id)
 
     def forget(self, conversation_id: str) -> None:
         """Delete a conversation and every trace of it."""

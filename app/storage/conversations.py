@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.storage.models import Conversation, Message, utcnow
@@ -138,10 +138,6 @@ class ConversationStore:
         deleted = self.session.execute(delete(Conversation).where(Conversation.last_message_at < older_than)).rowcount
         self.session.commit()
         return int(deleted or 0)
-
-    def count(self) -> int:
-        """Return how many conversations are stored."""
-        return int(self.session.scalar(select(func.count()).select_from(Conversation)) or 0)
 
 
 def complete_turns(messages: Sequence[MessageLike]) -> list[tuple[MessageLike, MessageLike]]:

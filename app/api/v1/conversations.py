@@ -18,8 +18,7 @@ def iso(moment: datetime) -> str:
 @v1_bp.get("/conversations/<conversation_id>")
 def get_conversation(conversation_id: str) -> Response:
     """Return a conversation with all its messages, oldest first."""
-    conversation = chatbot().conversation(conversation_id)
-    messages = chatbot().messages(conversation.id)
+    conversation, messages = chatbot().transcript(conversation_id)
     return jsonify(
         conversation_id=conversation.id,
         created_at=iso(conversation.created_at),
