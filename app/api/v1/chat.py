@@ -28,13 +28,18 @@ def chatbot() -> ChatbotService:
     return current_app.extensions["chatbot"]
 
 
+def processing_time() -> float:
+    """Return the seconds spent on this request so far."""
+    return round(time.perf_counter() - g.request_started, 4)
+
+
 def response_metadata(model: str | None, error_code: str | None, response_id: str | None = None) -> dict[str, Any]:
     """Build the metadata every chat answer carries, and add it to the request's log line."""
     config = current_app.config
     metadata = {
         "response_id": response_id or str(uuid.uuid4()),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-        "processing_time": round(time.perf_counter() - g.request_started, 4),
+        "processing_time": processing_time(),
         "model": model,
         "assistant_version": config["ASSISTANT_VERSION"],
         "support_contact": config["SUPPORT_CONTACT"],
@@ -135,6 +140,6 @@ def _log_stream_end(response_id: str, source: str | None, model: str | None, err
         response_id=response_id,
         source=source,
         model=model,
-        processing_time=round(time.perf_counter() - g.request_started, 4),
+        processing_time=processing_time(),
         error_code=error_code,
     )
