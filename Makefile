@@ -24,7 +24,7 @@ serve: install  ## production: migrate once, then gunicorn with gevent workers (
 	FLASK_ENV=$${FLASK_ENV:-production} $(BIN)/flask --app wsgi db upgrade
 	FLASK_ENV=$${FLASK_ENV:-production} $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
 
-bench: install-dev  ## the benchmark table (README, "Benchmark"; bench/results/latest.md)
+bench: install-dev  ## the benchmark table (docs/benchmark.md; bench/results/latest.md)
 	$(BIN)/python -m bench.run
 
 standin: install-dev  ## a local DeepSeek stand-in on 127.0.0.1:8099

@@ -3,7 +3,7 @@
 The database schema is created or upgraded first. `FLASK_APP=run.py flask ...` runs
 the project's commands against the same app.
 
-For production use gunicorn (see the README); this server is for trying the API locally.
+For production use gunicorn (see docs/operations.md); this server is for trying the API locally.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The classes hold the defaults; `settings_for()` lays real environment variables
 (and `.env.<env>` files, loaded by the factory) over them. Every setting is listed,
-with its meaning, in the README's configuration table.
+with its meaning, in docs/configuration.md.
 """
 
 from __future__ import annotations

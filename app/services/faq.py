@@ -12,7 +12,7 @@ question shares one of its topics (`Analyzer.topics`: its concepts such as deliv
 refund, not an aspect such as a price, "free" or "when", nor an incidental word such as
 "use" or "take"): "how much is it" or "can i use it" names no topic, so in a
 conversation it is about what came before, which the model sees and the FAQ does not.
-The README's "FAQ knowledge base" has the evaluation behind the method and the thresholds.
+docs/knowledge-base.md has the evaluation behind the method and the thresholds.
 
 The index is built once and only read afterwards, so one instance serves every thread.
 """
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from app.services.faq_text import Analyzer, vocabulary_of
 
 # Chosen on the dev half of tests/data/faq_eval.json by `python -m bench.faq_compare`
-# (README, "FAQ knowledge base"): the direct answer favours precision, since a question
+# (docs/knowledge-base.md, "Evaluation"): the direct answer favours precision, since a question
 # the FAQ misses still gets a model answer grounded in the related entries.
 MATCH_THRESHOLD = 0.46  # answer from the FAQ without calling the model
 RELATED_THRESHOLD = 0.40  # ground the model with the entry, or answer with it when the model is down
