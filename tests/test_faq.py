@@ -91,7 +91,7 @@ def test_a_phrasing_is_about_its_concepts_and_not_its_aspects():
 
     assert analyzer.topics(analyzer.terms("How much does delivery cost?")) == {"deliver"}
     assert analyzer.topics(analyzer.terms("How do I use a promo code?")) == {"promo"}
-    assert analyzer.topics(analyzer.terms("Is the loyalty program free?")) == {"loyalty", "program"}
+    assert analyzer.topics(analyzer.terms("Is the loyalty program free?")) == {"loyalti", "program"}
     assert analyzer.topics(analyzer.terms("how much is it")) == frozenset()
 
 
@@ -180,11 +180,21 @@ def test_dismissed_words_are_dropped_to_the_end_of_the_clause():
 
 @pytest.mark.parametrize(
     ("word", "stemmed"),
-    [("changes", "chang"), ("changed", "chang"), ("change", "chang"), ("deliveries", "delivery"),
-     ("address", "address"), ("addresses", "address"), ("shipping", "ship"), ("code", "code"), ("2024", "2024")],
+    [("changes", "chang"), ("changed", "chang"), ("change", "chang"), ("deliveries", "deliveri"),
+     ("delivery", "deliveri"), ("address", "address"), ("addresses", "address"), ("shipping", "ship"),
+     ("boxes", "box"), ("taxes", "tax"), ("available", "avail"), ("availability", "avail"), ("code", "code"),
+     ("2024", "2024")],
 )
 def test_stem_folds_suffixes(word, stemmed):
     assert stem(word) == stemmed
+
+
+def test_stem_gives_the_same_stems_in_many_threads():
+    words = ["availability", "deliveries", "substitutions", "cancellation", "refunded", "passwords"] * 200
+    expected = [stem.__wrapped__(word) for word in words]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(stem.__wrapped__, words)) == expected
 
 
 @pytest.mark.parametrize(
@@ -211,4 +221,4 @@ def test_synonyms_fold_into_concepts():
     assert analyzer.terms("where is my parcel") == analyzer.terms("where's my package")
     assert analyzer.terms("do you deliver to brooklyn") == ["deliver", "area", "brooklyn"]
     assert analyzer.terms("order 1234 at 1pm") == ["order", "when"]
-    assert Analyzer(concepts=False).terms("where is my parcel") == ["wher", "parcel"]
+    assert Analyzer(concepts=False).terms("where is my parcel") == ["where", "parcel"]

@@ -2,17 +2,23 @@
 
 Customers write "wheres my pakage", "cant log in", "refnd pls". `Analyzer.terms()`
 lower-cases, expands contractions and chat spellings, corrects one-letter typos
-against the index's own vocabulary, drops what the customer says they are *not*
-asking about ("I don't care about delivery hours, I want a refund"), folds synonyms
-into one concept ("parcel", "package", "groceries" -> order) and strips suffixes.
-Everything here is plain Python and read-only after construction.
+against the index's own vocabulary (rapidfuzz), drops what the customer says they are
+*not* asking about ("I don't care about delivery hours, I want a refund"), folds
+synonyms into one concept ("parcel", "package", "groceries" -> order) and stems the
+other words (Snowball's Porter2 English stemmer). Read-only after construction.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import snowballstemmer
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 _WORD = re.compile(r"[a-z0-9]+|[,.;!?]")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
@@ -188,68 +194,45 @@ def drop_dismissed(words: Sequence[str]) -> list[str]:
     return kept
 
 
+_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER_LOCK = threading.Lock()  # a Snowball stemmer keeps the word being stemmed in its own fields
+
+
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
-    """Strip common English suffixes so that "changes", "changed" and "change" compare equal."""
-    if len(word) <= 4 or word.isdigit():
-        return word
-    for suffix, replacement in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("s", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):
-                continue
-            word = word[: len(word) - len(suffix)] + replacement
-            break
-    if len(word) > 4 and word.endswith("e"):
-        word = word[:-1]
-    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
-        word = word[:-1]  # shipp -> ship, stopp -> stop
-    return word
+    """Return the word's Porter2 stem, so that "changes", "changed" and "change" compare equal."""
+    with _STEMMER_LOCK:
+        return _STEMMER.stemWord(word)
 
 
 class SpellingCorrector:
     """Correct a word one edit away (a letter missing, extra, wrong or swapped) from a known word."""
 
     MIN_LENGTH = 5  # shorter words are too often a different real word ("kale" is not "sale")
+    # Short words one wrong letter apart are usually both real words ("comes" and "codes",
+    # "bread" and "break"): below this length only a letter missing, extra or swapped is corrected.
     MIN_SUBSTITUTION_LENGTH = 7
 
     def __init__(self, vocabulary: Iterable[str]) -> None:
         self.vocabulary = frozenset(vocabulary)
-        by_deletion: dict[str, set[str]] = {}
-        for word in self.vocabulary:
-            for variant in {word, *_deletions(word)}:
-                by_deletion.setdefault(variant, set()).add(word)
-        self._by_deletion = {variant: tuple(sorted(words)) for variant, words in by_deletion.items()}
+        self._choices = sorted(self.vocabulary)
+        self.correct = lru_cache(maxsize=1 << 14)(self._correct)  # customers repeat their words
 
-    def correct(self, word: str) -> str:
+    def _correct(self, word: str) -> str:
         """Return the known word the customer most likely meant, or the word unchanged."""
-        if word in self.vocabulary or len(word) < self.MIN_LENGTH or word.isdigit():
+        if len(word) < self.MIN_LENGTH or word.isdigit() or word in self.vocabulary:
             return word
-        candidates: set[str] = set()
-        for variant in {word, *_deletions(word)}:
-            candidates.update(self._by_deletion.get(variant, ()))
-        close = sorted(candidate for candidate in candidates if _one_edit_apart(word, candidate))
-        return close[0] if close else word
+        close = [
+            candidate
+            for candidate, _, _ in process.extract(word, self._choices, scorer=OSA.distance, score_cutoff=1, limit=None)
+            if len(word) >= self.MIN_SUBSTITUTION_LENGTH or not _one_letter_replaced(word, candidate)
+        ]
+        return min(close) if close else word
 
 
-def _deletions(word: str) -> set[str]:
-    """Return the word with each one of its letters left out."""
-    return {word[:i] + word[i + 1:] for i in range(len(word))}
-
-
-def _one_edit_apart(first: str, second: str) -> bool:
-    """Return whether a letter missing, extra or swapped with its neighbour (or, in long words, a wrong
-    letter) turns one word into the other. Short words one wrong letter apart are usually both real
-    words ("comes" and "codes", "bread" and "break"), so that edit is left alone there."""
-    if first == second or abs(len(first) - len(second)) > 1:
-        return False
-    if len(first) == len(second):
-        diffs = [i for i, (a, b) in enumerate(zip(first, second)) if a != b]
-        if len(diffs) == 1:
-            return len(first) >= SpellingCorrector.MIN_SUBSTITUTION_LENGTH
-        return len(diffs) == 2 and diffs[1] == diffs[0] + 1 and first[diffs[0]] == second[diffs[1]] and (
-            first[diffs[1]] == second[diffs[0]]
-        )
-    shorter, longer = sorted((first, second), key=len)
-    return any(longer[:i] + longer[i + 1:] == shorter for i in range(len(longer)))
+def _one_letter_replaced(first: str, second: str) -> bool:
+    """Return whether the two words differ in exactly one letter at the same place."""
+    return len(first) == len(second) and sum(a != b for a, b in zip(first, second)) == 1
 
 
 class Analyzer:
