@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 
 from app.services import faq_path
 from app.services.faq import FaqIndex
-from app.services.knowledge_base import FaqFileError, load_faq
+from app.services.faq_file import FaqFileError, load_faq_file
 from app.storage.models import utcnow
 
 conversations_cli = AppGroup("conversations", help="Manage stored conversations.")
@@ -43,13 +43,17 @@ def check(path: str | None) -> None:
     """Validate a FAQ file (default: FAQ_FILE); exit 1 naming the bad entry."""
     resolved = faq_path(current_app, path)
     try:
-        entries = load_faq(resolved)
+        knowledge_base = load_faq_file(resolved)
     except FaqFileError as error:
         click.echo(f"Error: {error}", err=True)
         raise click.exceptions.Exit(1) from None
-    FaqIndex(entries)  # the index builds from any valid file; fail here rather than at start-up if not
-    phrasings = sum(len(entry.phrasings) for entry in entries)
-    click.echo(f"OK: {len(entries)} entries, {phrasings} phrasings in {resolved}")
+    # The index builds from any valid file; fail here rather than at start-up if not.
+    FaqIndex(knowledge_base.entries, knowledge_base.concepts)
+    phrasings = sum(len(entry.phrasings) for entry in knowledge_base.entries)
+    click.echo(
+        f"OK: {len(knowledge_base.entries)} entries, {phrasings} phrasings, "
+        f"{len(knowledge_base.concepts)} concepts in {resolved}"
+    )
 
 
 @faq_cli.command("ask")

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from app.services.faq import MIN_MARGIN, FaqEntry, FaqIndex  # noqa: E402
-from app.services.faq_text import STOPWORDS, Analyzer, stem, words_of  # noqa: E402
-from app.services.knowledge_base import load_faq  # noqa: E402
+from app.services.faq import MIN_MARGIN, FaqEntry, FaqIndex, KnowledgeBase  # noqa: E402
+from app.services.faq_file import load_faq_file  # noqa: E402
+from app.services.faq_text import STOPWORDS, stem, words_of  # noqa: E402
 from bench.faq_bench import bench_questions, machine, synthetic_entries  # noqa: E402
 
 EVAL_FILE = ROOT / "tests" / "data" / "faq_eval.json"
@@ -106,12 +106,11 @@ class Bm25Matcher:
 
 
 class IndexMatcher:
-    """FaqIndex (the shipped method), or its ablation without the synonym lexicon; like
+    """FaqIndex (the shipped method), or its ablation without the knowledge base's concepts; like
     `FaqIndex.match()`, two entries tied at the top (within MIN_MARGIN) are no answer."""
 
-    def __init__(self, entries: Sequence[FaqEntry], concepts: bool = True) -> None:
-        analyzer = None if concepts else Analyzer(_vocabulary(entries), concepts=False)
-        self.index = FaqIndex(entries, analyzer=analyzer)
+    def __init__(self, knowledge_base: KnowledgeBase, concepts: bool = True) -> None:
+        self.index = FaqIndex(knowledge_base.entries, knowledge_base.concepts if concepts else ())
 
     def best(self, question: str) -> tuple[str | None, float]:
         found = self.index.search(question, limit=2)
@@ -121,12 +120,13 @@ class IndexMatcher:
         return found[0].entry.id, 0.0 if tied else found[0].score
 
 
+# Each method is built from a knowledge base; only FaqIndex uses its concepts.
 METHODS = {
-    "substring (old design)": SubstringMatcher,
-    "TF-IDF word+char n-grams": TfidfNgramMatcher,
-    "BM25 stemmed words": Bm25Matcher,
-    "concepts, no synonym lexicon": lambda entries: IndexMatcher(entries, concepts=False),
-    "concepts + synonyms (shipped)": IndexMatcher,
+    "substring (old design)": lambda knowledge_base: SubstringMatcher(knowledge_base.entries),
+    "TF-IDF word+char n-grams": lambda knowledge_base: TfidfNgramMatcher(knowledge_base.entries),
+    "BM25 stemmed words": lambda knowledge_base: Bm25Matcher(knowledge_base.entries),
+    "FaqIndex without concepts": lambda knowledge_base: IndexMatcher(knowledge_base, concepts=False),
+    "FaqIndex with concepts (shipped)": IndexMatcher,
 }
 
 
@@ -180,8 +180,8 @@ def choose_threshold(results: list[tuple[str | None, str | None, float]], *, min
 def main(show_errors: bool = False) -> None:
     """Print the comparison table."""
     queries = json.loads(EVAL_FILE.read_text(encoding="utf-8"))["queries"]
-    shipped = load_faq(ROOT / "instance" / "faq.yaml")
-    big = [*shipped, *synthetic_entries(200 - len(shipped))]
+    shipped = load_faq_file(ROOT / "instance" / "faq.yaml")
+    big = KnowledgeBase((*shipped.entries, *synthetic_entries(200 - len(shipped.entries))), shipped.concepts)
     questions = bench_questions()
     counts = Counter((q["split"], q["expected"] is None) for q in queries)
     print(f"machine: {machine()}")
@@ -235,10 +235,6 @@ def _plain(text: str) -> str:
 
 def _stems(text: str) -> list[str]:
     return [stem(w) for w in words_of(text) if w.isalnum() and w not in STOPWORDS]
-
-
-def _vocabulary(entries: Sequence[FaqEntry]) -> set[str]:
-    return {w for e in entries for p in e.phrasings for w in words_of(p)}
 
 
 def _word_grams(text: str) -> Counter[str]:

@@ -21,7 +21,7 @@ def test_check_validates_the_configured_file(runner):
 
     assert result.exit_code == 0
     assert result.output.startswith("OK: 12 entries, ")
-    assert "instance/faq.yaml" in result.output
+    assert " concepts in " in result.output and "instance/faq.yaml" in result.output
 
 
 def test_check_names_the_bad_entry_and_exits_1(runner, tmp_path):
@@ -33,6 +33,20 @@ def test_check_names_the_bad_entry_and_exits_1(runner, tmp_path):
     assert result.exit_code == 1
     assert "Error:" in result.output
     assert "entry 1 (id 'refunds'): phrasings" in result.output
+
+
+def test_check_names_the_bad_concept_and_exits_1(runner, tmp_path):
+    path = tmp_path / "draft.yaml"
+    path.write_text(
+        "faqs:\n  - id: pay\n    phrasings: ['How do I pay?']\n    answer: By card.\n"
+        "concepts:\n  - concept: pay\n    phrases: [pay]\n    aspect: maybe\n",
+        encoding="utf-8",
+    )
+
+    result = runner.invoke(args=["faq", "check", str(path)])
+
+    assert result.exit_code == 1
+    assert "concept 1 ('pay'): aspect: Input should be a valid boolean" in result.output
 
 
 def test_check_takes_paths_relative_to_the_project(runner):

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from app.services.faq import FaqEntry, FaqIndex
-from app.services.faq_text import Analyzer, SpellingCorrector, drop_dismissed, stem, words_of
-from app.services.knowledge_base import load_faq
+from app.services.faq_file import load_faq_file
+from app.services.faq_text import Analyzer, Concept, SpellingCorrector, drop_dismissed, stem, words_of
 
 SHIPPED = Path(__file__).parent.parent / "instance" / "faq.yaml"
+CONCEPTS = load_faq_file(SHIPPED).concepts
 
 
 @pytest.fixture(scope="module")
 def index() -> FaqIndex:
-    return FaqIndex(load_faq(SHIPPED))
+    return FaqIndex(load_faq_file(SHIPPED).entries, CONCEPTS)
 
 
 @pytest.mark.parametrize(
@@ -87,7 +88,7 @@ def test_a_follow_up_that_names_a_topic_still_gets_its_faq(index, question, faq_
 
 
 def test_a_phrasing_is_about_its_concepts_and_not_its_aspects():
-    analyzer = Analyzer()
+    analyzer = Analyzer(concepts=CONCEPTS)
 
     assert analyzer.topics(analyzer.terms("How much does delivery cost?")) == {"deliver"}
     assert analyzer.topics(analyzer.terms("How do I use a promo code?")) == {"promo"}
@@ -96,7 +97,8 @@ def test_a_phrasing_is_about_its_concepts_and_not_its_aspects():
 
 
 def test_an_entry_the_lexicon_does_not_cover_is_about_its_own_words():
-    index = FaqIndex([FaqEntry("loyalty", ("Is the loyalty program free?", "How do loyalty points work?"), "Yes.")])
+    entry = FaqEntry("loyalty", ("Is the loyalty program free?", "How do loyalty points work?"), "Yes.")
+    index = FaqIndex([entry], CONCEPTS)
 
     assert index.match("loyalty points?").entry.id == "loyalty"
     assert index.match("is it free") is None
@@ -216,9 +218,41 @@ def test_real_words_and_short_words_are_left_alone(word):
 
 
 def test_synonyms_fold_into_concepts():
-    analyzer = Analyzer()
+    analyzer = Analyzer(concepts=CONCEPTS)
 
     assert analyzer.terms("where is my parcel") == analyzer.terms("where's my package")
     assert analyzer.terms("do you deliver to brooklyn") == ["deliver", "area", "brooklyn"]
     assert analyzer.terms("order 1234 at 1pm") == ["order", "when"]
-    assert Analyzer(concepts=False).terms("where is my parcel") == ["where", "parcel"]
+    assert Analyzer().terms("where is my parcel") == ["where", "parcel"]
+
+
+def test_the_concepts_are_data_given_to_the_index():
+    entries = [FaqEntry("status", ("Where is my package?",), "On its way."), FaqEntry("pay", ("How to pay?",), "Card.")]
+    concepts = [Concept("order", ("package", "parcel", "groceries"))]
+
+    assert FaqIndex(entries).match("where are my groceries") is None
+    assert FaqIndex(entries, concepts).match("where are my groceries").entry.id == "status"
+    assert FaqIndex(entries, concepts).concepts == tuple(concepts)
+
+
+def test_the_longest_phrase_wins_and_a_phrase_under_two_concepts_means_both():
+    analyzer = Analyzer(concepts=[
+        Concept("deliver", ("delivery", "deliver to")),
+        Concept("area", ("zip code", "deliver to")),
+        Concept("when", ("delivery window", "time")),
+    ])
+
+    assert analyzer.terms("deliver to my zip code") == ["deliver", "area", "area"]
+    assert analyzer.terms("my delivery window") == ["when"]
+    assert analyzer.terms("delivery at 10am") == ["deliver", "when"]  # a clock time is a time
+
+
+def test_an_aspect_weighs_in_a_score_but_names_no_topic():
+    concepts = [Concept("cost", ("price", "how much"), aspect=True), Concept("deliver", ("delivery",))]
+    analyzer = Analyzer(concepts=concepts)
+    index = FaqIndex([FaqEntry("fees", ("How much is delivery?",), "$4.99.")], concepts)
+
+    assert analyzer.topics(analyzer.terms("how much is delivery")) == {"deliver"}
+    assert analyzer.topics(analyzer.terms("what is the price")) == frozenset()
+    assert index.match("what's the delivery price").entry.id == "fees"
+    assert index.match("what is the price") is None

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from app.services.faq import FaqIndex
-from app.services.knowledge_base import load_faq
+from app.services.faq_file import load_faq_file
 
 ROOT = Path(__file__).parent.parent
 QUERIES = json.loads((ROOT / "tests" / "data" / "faq_eval.json").read_text(encoding="utf-8"))["queries"]
@@ -22,7 +22,8 @@ QUERIES = json.loads((ROOT / "tests" / "data" / "faq_eval.json").read_text(encod
 
 @pytest.fixture(scope="module")
 def index() -> FaqIndex:
-    return FaqIndex(load_faq(ROOT / "instance" / "faq.yaml"))
+    knowledge_base = load_faq_file(ROOT / "instance" / "faq.yaml")
+    return FaqIndex(knowledge_base.entries, knowledge_base.concepts)
 
 
 def precision_and_recall(index: FaqIndex, queries: list[dict]) -> tuple[float, float]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from app.services.chatbot_service import SYSTEM_PROMPT
-from app.services.knowledge_base import load_faq
+from app.services.faq_file import load_faq_file
 from tests.deepseek_standin import Reply
-from tests.test_knowledge_base import SHIPPED
+from tests.test_faq_file import SHIPPED
 
-ANSWERS = {entry.id: entry.answer for entry in load_faq(SHIPPED)}
+ANSWERS = {entry.id: entry.answer for entry in load_faq_file(SHIPPED).entries}
 FIXED_PREFIX = {"role": "system", "content": SYSTEM_PROMPT}
 
 

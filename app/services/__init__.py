@@ -10,7 +10,7 @@ from flask import Flask
 from app.extensions import db
 from app.services.chatbot_service import ChatbotService, HistoryLimits
 from app.services.faq import FaqIndex
-from app.services.knowledge_base import load_faq, resolve
+from app.services.faq_file import load_faq_file, resolve
 from app.services.llm import DeepSeekClient
 from app.storage.conversations import ConversationStore
 
@@ -47,8 +47,9 @@ def init_services(app: Flask) -> None:
 def build_faq_index(app: Flask) -> FaqIndex:
     """Load FAQ_FILE (relative to the project folder) and index it; raise FaqFileError if it is invalid."""
     path = faq_path(app)
-    index = FaqIndex(load_faq(path))
-    log.info("faq_loaded", path=str(path), entries=len(index))
+    knowledge_base = load_faq_file(path)
+    index = FaqIndex(knowledge_base.entries, knowledge_base.concepts)
+    log.info("faq_loaded", path=str(path), entries=len(index), concepts=len(knowledge_base.concepts))
     return index
 
 

@@ -3,16 +3,17 @@
 `FaqIndex.match()` is the one interface the chat service uses for a direct answer;
 `search()` ranks entries (grounding, the CLI) and `fallback()` looks with a lower bar
 when the model cannot answer. Matching is by meaning, not exact words: each phrasing
-and the question become terms (`faq_text.Analyzer`: typos corrected, synonyms folded
-into concepts, suffixes stripped), weighted by how rare they are across entries (IDF),
-and compared by cosine similarity; an entry scores as its closest phrasing. Words the
-index has never seen still count in the question's length, so a question that only
-mentions an FAQ's words in passing scores low. A phrasing is a candidate only when the
-question shares one of its topics (`Analyzer.topics`: its concepts such as delivery or
-refund, not an aspect such as a price, "free" or "when", nor an incidental word such as
-"use" or "take"): "how much is it" or "can i use it" names no topic, so in a
-conversation it is about what came before, which the model sees and the FAQ does not.
-docs/knowledge-base.md has the evaluation behind the method and the thresholds.
+and the question become terms (`faq_text.Analyzer`: typos corrected, phrases folded
+into the knowledge base's concepts, other words stemmed), weighted by how rare they
+are across entries (IDF), and compared by cosine similarity; an entry scores as its
+closest phrasing. Words the index has never seen still count in the question's length,
+so a question that only mentions an FAQ's words in passing scores low. A phrasing is a
+candidate only when the question shares one of its topics (`Analyzer.topics`: its
+concepts such as delivery or refund, not an aspect such as a price or "free", nor an
+incidental word such as "use" or "take"): "how much is it" or "can i use it" names no
+topic, so in a conversation it is about what came before, which the model sees and the
+FAQ does not. docs/knowledge-base.md has the evaluation behind the method and the
+thresholds.
 
 The index is built once and only read afterwards, so one instance serves every thread.
 """
@@ -24,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from app.services.faq_text import Analyzer, vocabulary_of
+from app.services.faq_text import Analyzer, Concept, vocabulary_of
 
 # Chosen on the dev half of tests/data/faq_eval.json by `python -m bench.faq_compare`
 # (docs/knowledge-base.md, "Evaluation"): the direct answer favours precision, since a question
@@ -45,6 +46,14 @@ class FaqEntry:
 
 
 @dataclass(frozen=True)
+class KnowledgeBase:
+    """What the FAQ index is built from: the entries and the concepts their words fold into."""
+
+    entries: tuple[FaqEntry, ...]
+    concepts: tuple[Concept, ...] = ()
+
+
+@dataclass(frozen=True)
 class FaqMatch:
     """The FAQ that answers a question, and how sure the match is (0..1)."""
 
@@ -58,16 +67,17 @@ class FaqIndex:
     def __init__(
         self,
         entries: Iterable[FaqEntry],
+        concepts: Iterable[Concept] = (),
         *,
         match_threshold: float = MATCH_THRESHOLD,
         related_threshold: float = RELATED_THRESHOLD,
-        analyzer: Analyzer | None = None,
     ) -> None:
-        """Index the entries; `analyzer` defaults to the full pipeline over the entries' own words."""
+        """Index the entries, their words folded into the concepts (none: words and their stems only)."""
         self.entries = tuple(entries)
+        self.concepts = tuple(concepts)
         self.match_threshold = match_threshold
         self.related_threshold = related_threshold
-        self.analyzer = analyzer or Analyzer(vocabulary_of(p for entry in self.entries for p in entry.phrasings))
+        self.analyzer = Analyzer(vocabulary_of(p for entry in self.entries for p in entry.phrasings), self.concepts)
         phrasing_terms = [
             (number, frozenset(self.analyzer.terms(phrasing)))
             for number, entry in enumerate(self.entries)

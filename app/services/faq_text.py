@@ -1,11 +1,14 @@
 """Turn customer text into the terms the FAQ index compares.
 
 Customers write "wheres my pakage", "cant log in", "refnd pls". `Analyzer.terms()`
-lower-cases, expands contractions and chat spellings, corrects one-letter typos
-against the index's own vocabulary (rapidfuzz), drops what the customer says they are
-*not* asking about ("I don't care about delivery hours, I want a refund"), folds
-synonyms into one concept ("parcel", "package", "groceries" -> order) and stems the
-other words (Snowball's Porter2 English stemmer). Read-only after construction.
+lower-cases, expands contractions and chat spellings, corrects typos against the
+index's own vocabulary (rapidfuzz), drops what the customer says they are *not*
+asking about ("I don't care about delivery hours, I want a refund"), folds phrases
+into the concepts of the knowledge base ("parcel", "package", "groceries" -> order)
+and stems the other words (Snowball's Porter2 English stemmer).
+The concepts are data (`Concept`, the `concepts:` section of the FAQ file); the
+English here (contractions, stopwords, dismissals) is not specific to the shop.
+Everything is read-only after construction, so one analyzer serves every thread.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import snowballstemmer
@@ -23,7 +27,7 @@ from rapidfuzz.distance import OSA
 _WORD = re.compile(r"[a-z0-9]+|[,.;!?]")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
 _CLAUSE_MARKS = frozenset(",.;!?")
-_CLOCK_TIME = re.compile(r"^\d{1,2}(?:am|pm)$")  # "1pm": the customer is asking about a time
+_CLOCK_TIME = re.compile(r"^\d{1,2}(?:am|pm)$")  # "1pm" is a time, whatever the number
 
 # Contractions with and without the apostrophe, and chat spellings.
 _REWRITES: dict[str, str] = {
@@ -64,86 +68,19 @@ _CLAUSE_STARTS = frozenset(
 )
 _DISMISSAL_REACH = 6
 
-# Words and phrases that mean the same thing to a grocery-delivery customer, folded
-# into one concept term. Written per topic of customer support, not per FAQ entry.
-CONCEPTS: dict[str, str] = {
-    "deliver": "deliver|delivers|delivered|delivering|delivery|deliveries|driver|drivers|courier|couriers"
-    "|ship|ships|shipped|shipping|drop off|dropoff",
-    "order": "order|orders|ordered|package|packages|parcel|parcels|shipment|groceries|grocery|purchase"
-    "|purchases|basket",
-    "when": "when|time|times|what time|how late|how early|what days|which days|hours|slot|slots|time slot"
-    "|window|delivery window",
-    "day": "day|days|weekday|weekdays|weekend|weekends|monday|tuesday|wednesday|thursday|friday|saturday"
-    "|sunday|mondays|tuesdays|wednesdays|thursdays|fridays|saturdays|sundays",
-    "today": "today|tonight|same day|sameday",
-    "where": "where",
-    "track": "track|tracks|tracked|tracking|status|on its way|on the way|eta|arrive|arrived|arriving|shown up"
-    "|show up|turned up|come yet|came|come|comes|coming",
-    "area": "area|areas|zip|zipcode|zip code|zip codes|postcode|postal code|neighborhood|neighbourhood|city"
-    "|town|region|cover|coverage|outside",
-    "cost": "cost|costs|fee|fees|charge|charges|charged|how much|price|prices|pricing|expensive|cheap"
-    "|cheaper|cheapest",
-    "minimum": "minimum|min",
-    "refund": "refund|refunds|refunded|money back|reimburse|reimbursed|reimbursement",
-    "return": "return|returns|returned|returning|send back|bring back|take back",
-    "damaged": "damaged|damage|broken|broke|crushed|squashed|smashed|cracked|bruised|leaking|leaked|spoiled"
-    "|spoilt|rotten|moldy|mouldy|expired|dented|torn|stale",
-    "missing": "missing|forgot|forgotten|left out|not included|never came|never arrived",
-    "wrong": "wrong|incorrect",
-    "pay": "pay|paying|paid|payment|payments|checkout",
-    "card": "card|cards|credit|debit|visa|mastercard|amex|american express|discover",
-    "wallet": "paypal|apple pay|google pay|venmo",
-    "cash": "cash",
-    "cancel": "cancel|cancels|cancelled|canceled|cancelling|canceling|cancellation",
-    "change": "change|changes|changed|modify|edit|update|amend|alter",
-    "add": "add|adding|added",
-    "remove": "remove|removing|removed|take off|take out",
-    "mistake": "mistake|accident|accidentally|by mistake",
-    "substitute": "substitute|substitutes|substituted|substitution|substitutions|replace|replaced|replacement"
-    "|replacements|swap|swapped|alternative|alternatives|instead",
-    "stock": "out of stock|sold out|unavailable|not available",
-    "password": "password|passwords|passcode",
-    "account": "account|accounts|profile",
-    "login": "login|log in|logon|log on|sign in|signin|locked out|sign up|signup|register",
-    "human": "human|person|someone|somebody|agent|representative|rep|operator|staff|real person|manager",
-    "contact": "contact|reach|call|phone|phone number|telephone|email|e-mail|customer service|support"
-    "|helpline|hotline",
-    "talk": "talk|speak|chat",
-    "promo": "promo|promotion|promotional|code|codes|coupon|coupons|voucher|vouchers|discount|discounts",
-    "home": "home|not home|not in|away|nobody home|no one home",
-    "door": "door|doorstep|porch|front door|safe spot|leave it|left it|leave my|leave the",
-    "neighbour": "neighbour|neighbor|neighbours|neighbors",
-    "instructions": "instructions|instruction|note|notes|gate code|buzzer",
-    "missed": "missed|miss|come back|redeliver|redelivery|reschedule",
-}
-# Phrases that carry two concepts: "deliver to <place>" asks where, not whether.
-COMPOUNDS: dict[str, str] = {
-    "deliver to": "deliver area", "delivery to": "deliver area", "deliver in": "deliver area",
-    "ship to": "deliver area", "delivery times": "deliver when", "delivery time": "deliver when",
-    "delivery hours": "deliver when",
-}
-# Terms that ask something about a thing (its price, whether it is free or in stock, where it
-# is) without saying what the thing is. Customers ask them of products as much as of the FAQ's
-# topics, so "how much is it" or "where is it" cannot tell an entry from a product (or from
-# whatever the conversation was about): they weigh in a score but never make a phrasing a
-# candidate (`Analyzer.topics`). Time is not one of them: at a grocer that only delivers,
-# "when can i get it" or "and on sunday?" asks about delivery whatever "it" is.
-ASPECTS = frozenset({"cost", "free", "stock", "where"})
 
+@dataclass(frozen=True)
+class Concept:
+    """Words and phrases that mean one thing to a customer, folded into one term named `name`.
 
-def _phrase_table() -> dict[tuple[str, ...], tuple[str, ...]]:
-    """Return every phrase of the lexicon, as a word tuple, mapped to its concepts."""
-    table: dict[tuple[str, ...], tuple[str, ...]] = {}
-    for concept, spellings in CONCEPTS.items():
-        for phrase in spellings.split("|"):
-            table[tuple(_WORD.findall(phrase))] = (concept,)
-    for phrase, concepts in COMPOUNDS.items():
-        table[tuple(_WORD.findall(phrase))] = tuple(concepts.split())
-    return table
+    An aspect asks something about a thing (its price, whether it is free or in stock, where
+    it is) without saying what the thing is: it weighs in a score but never makes an FAQ
+    phrasing a candidate on its own (`Analyzer.topics`).
+    """
 
-
-PHRASES = _phrase_table()
-_LONGEST_FROM = {first: max(len(p) for p in PHRASES if p[0] == first) for first in {p[0] for p in PHRASES}}
+    name: str
+    phrases: tuple[str, ...]
+    aspect: bool = False
 
 
 def words_of(text: str) -> list[str]:
@@ -235,51 +172,63 @@ def _one_letter_replaced(first: str, second: str) -> bool:
     return len(first) == len(second) and sum(a != b for a, b in zip(first, second)) == 1
 
 
+class Lexicon:
+    """The concepts' phrases, and the concepts they stand for."""
+
+    def __init__(self, concepts: Iterable[Concept]) -> None:
+        self.concepts = tuple(concepts)
+        self.names = frozenset(concept.name for concept in self.concepts)
+        self.aspects = frozenset(concept.name for concept in self.concepts if concept.aspect)
+        self._phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+        for concept in self.concepts:
+            for phrase in concept.phrases:
+                words = tuple(word for word in words_of(phrase) if word not in _CLAUSE_MARKS)
+                if words and concept.name not in self._phrases.get(words, ()):
+                    # A phrase listed under two concepts means both.
+                    self._phrases[words] = (*self._phrases.get(words, ()), concept.name)
+        self._longest: dict[str, int] = {}  # the most words a phrase starting with this one has
+        for words in self._phrases:
+            self._longest[words[0]] = max(self._longest.get(words[0], 0), len(words))
+        self.words = frozenset(word for phrase in self._phrases for word in phrase)
+
+    def concepts_at(self, words: Sequence[str], index: int) -> tuple[tuple[str, ...], int]:
+        """Return the concepts of the longest phrase starting at `index`, and its length in words."""
+        for length in range(min(self._longest.get(words[index], 0), len(words) - index), 0, -1):
+            found = self._phrases.get(tuple(words[index:index + length]))
+            if found:
+                return found, length
+        return (), 1
+
+
 class Analyzer:
     """The pipeline from text to terms, with typos corrected against a vocabulary."""
 
-    def __init__(self, vocabulary: Iterable[str] = (), *, concepts: bool = True) -> None:
-        self.concepts = concepts
-        self._concept_names = frozenset(CONCEPTS) if concepts else frozenset()
-        known = {word for phrase in PHRASES for word in phrase} if concepts else set()
+    def __init__(self, vocabulary: Iterable[str] = (), concepts: Iterable[Concept] = ()) -> None:
+        self.lexicon = Lexicon(concepts)
         self.corrector = SpellingCorrector(
-            word for word in {*vocabulary, *known} if word not in STOPWORDS and word.isalpha()
+            word for word in {*vocabulary, *self.lexicon.words} if word not in STOPWORDS and word.isalpha()
         )
 
     def terms(self, text: str) -> list[str]:
         """Return the text's terms in order: concepts and stemmed words, stopwords left out."""
         words = [word if word in _CLAUSE_MARKS else self.corrector.correct(word) for word in words_of(text)]
-        words = drop_dismissed(words)
+        words = ["time" if _CLOCK_TIME.match(word) else word for word in drop_dismissed(words)]
         terms: list[str] = []
         index = 0
         while index < len(words):
-            concepts, length = self._concepts_at(words, index)
+            concepts, length = self.lexicon.concepts_at(words, index)
             if concepts:
                 terms.extend(concepts)
-                index += length
-                continue
-            word = words[index]
-            if _CLOCK_TIME.match(word):
-                terms.append("when")
-            elif word not in STOPWORDS and word not in _CLAUSE_MARKS and not word.isdigit():
-                terms.append(stem(word))  # numbers (order numbers, quantities) say nothing about the topic
-            index += 1
+            elif words[index] not in STOPWORDS and words[index] not in _CLAUSE_MARKS and not words[index].isdigit():
+                terms.append(stem(words[index]))  # numbers (order numbers, quantities) say nothing about the topic
+            index += length
         return terms
 
     def topics(self, terms: Iterable[str]) -> frozenset[str]:
         """Return the terms that say what a text is about: its concepts, aspects left out, or, when
         the lexicon has none for it (an entry on a topic it does not cover), its other words."""
-        subjects = frozenset(terms) - ASPECTS
-        return (subjects & self._concept_names) or subjects
-
-    def _concepts_at(self, words: Sequence[str], index: int) -> tuple[tuple[str, ...], int]:
-        """Return the concepts of the longest lexicon phrase starting at `index`, and its length in words."""
-        if self.concepts:
-            for length in range(min(_LONGEST_FROM.get(words[index], 0), len(words) - index), 0, -1):
-                concepts = PHRASES.get(tuple(words[index:index + length]))
-                if concepts is not None:
-                    return concepts, length
-        return (), 1
+        subjects = frozenset(terms) - self.lexicon.aspects
+        return (subjects & self.lexicon.names) or subjects
 
 
 def vocabulary_of(texts: Iterable[str]) -> set[str]:

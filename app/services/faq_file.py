@@ -1,0 +1,174 @@
+"""The FAQ file: read it, validate it, and turn it into a `KnowledgeBase` (entries and concepts).
+
+Support teams edit `instance/faq.yaml` (or a `.json` file with the same shape) without
+touching code: the `faqs` and, optionally, the `concepts` their words fold into. A bad
+file stops the app at start-up with a `FaqFileError` that names the file, the entry or
+concept (its name, or its position when the name is the problem) and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+
+from app.services.faq import FaqEntry, KnowledgeBase
+from app.services.faq_text import Concept
+
+FaqId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+ConceptName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+# Per section of the file: how an item is named in messages, the field holding its name, its shape.
+_SECTIONS = {
+    "faqs": ("entry", "id", "id, phrasings, answer and optional tags"),
+    "concepts": ("concept", "concept", "concept, phrases and optional aspect"),
+}
+
+
+class FaqFileError(Exception):
+    """The FAQ file is missing, unreadable or invalid; the message says where and why."""
+
+
+class FaqEntryModel(BaseModel):
+    """One entry as written in the file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    id: FaqId
+    phrasings: list[Text] = Field(min_length=1)
+    answer: Text
+    tags: list[Text] = Field(default_factory=list)
+
+    @field_validator("phrasings")
+    @classmethod
+    def phrasings_have_words(cls, phrasings: list[str]) -> list[str]:
+        """Refuse a phrasing without a single letter or digit: it could never match anything."""
+        return _have_words(phrasings, "phrasing")
+
+
+class ConceptModel(BaseModel):
+    """One concept as written in the file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    concept: ConceptName
+    phrases: list[Text] = Field(min_length=1)
+    aspect: bool = False
+
+    @field_validator("phrases")
+    @classmethod
+    def phrases_have_words(cls, phrases: list[str]) -> list[str]:
+        """Refuse a phrase without a single letter or digit: no text could ever contain it."""
+        return _have_words(phrases, "phrase")
+
+
+class FaqFileModel(BaseModel):
+    """The whole file: a list of entries under `faqs`, and the concepts their words fold into."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    faqs: list[FaqEntryModel] = Field(min_length=1)
+    concepts: list[ConceptModel] = Field(default_factory=list)
+
+
+def load_faq_file(path: str | Path) -> KnowledgeBase:
+    """Return the entries and concepts of a FAQ file; raise FaqFileError naming the bad item and field."""
+    path = Path(path)
+    data = _read(path)
+    try:
+        parsed = FaqFileModel.model_validate(data)
+    except ValidationError as error:
+        raise FaqFileError(f"{path}: {_describe(error, data)}") from None
+    _refuse_duplicates(path, "faqs", [entry.id for entry in parsed.faqs])
+    _refuse_duplicates(path, "concepts", [concept.concept for concept in parsed.concepts])
+    return KnowledgeBase(
+        entries=tuple(
+            FaqEntry(id=entry.id, phrasings=tuple(entry.phrasings), answer=entry.answer, tags=tuple(entry.tags))
+            for entry in parsed.faqs
+        ),
+        concepts=tuple(
+            Concept(name=concept.concept, phrases=tuple(concept.phrases), aspect=concept.aspect)
+            for concept in parsed.concepts
+        ),
+    )
+
+
+def resolve(path: str | Path, root: Path) -> Path:
+    """Return the path itself if absolute, else the path under `root` (the project folder)."""
+    path = Path(path)
+    return path if path.is_absolute() else root / path
+
+
+def _read(path: Path) -> Any:
+    """Return the file's parsed YAML or JSON, chosen by its extension."""
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):
+        raise FaqFileError(f"{path}: the FAQ file must end in .yaml, .yml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FaqFileError(f"{path}: no such FAQ file (set FAQ_FILE to the right path)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise FaqFileError(f"{path}: cannot read the FAQ file ({error.__class__.__name__}: {error})") from None
+    try:
+        return json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except json.JSONDecodeError as error:
+        raise FaqFileError(f"{path}: not valid JSON (line {error.lineno}): {error.msg}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise FaqFileError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+def _have_words(texts: list[str], kind: str) -> list[str]:
+    """Return the texts, or raise naming the first one without a single letter or digit."""
+    for number, text in enumerate(texts, start=1):
+        if not any(char.isalnum() for char in text):
+            raise ValueError(f"{kind} {number} ({text!r}) has no words")
+    return texts
+
+
+def _refuse_duplicates(path: Path, section: str, names: list[str]) -> None:
+    """Raise FaqFileError at the first entry id or concept name of the section used twice."""
+    kind, key, _ = _SECTIONS[section]
+    seen: dict[str, int] = {}
+    for number, name in enumerate(names, start=1):
+        if name in seen:
+            raise FaqFileError(
+                f"{path}: {_item(section, number, name)}: {key}: duplicate of {kind} {seen[name]}; "
+                f"{key}s must be unique"
+            )
+        seen[name] = number
+
+
+def _item(section: str, number: int, label: Any) -> str:
+    """Name an item of a section in messages: its position and, when it has a usable one, its name."""
+    kind, key, _ = _SECTIONS[section]
+    if not isinstance(label, str) or not label:
+        return f"{kind} {number}"
+    return f"{kind} {number} ({'id ' if key == 'id' else ''}{label!r})"
+
+
+def _describe(error: ValidationError, data: Any) -> str:
+    """Say in plain words which entry or concept and which field is wrong, from the first validation error."""
+    first = error.errors()[0]
+    location = list(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if len(location) < 2 or location[0] not in _SECTIONS or not isinstance(location[1], int):
+        field = ".".join(str(part) for part in location) or "the file"
+        if field == "the file" and not isinstance(data, dict):
+            return "the file must be a mapping with a 'faqs' list of entries"
+        return f"{field}: {message}"
+    section, number = location[0], location[1]
+    _, key, shape = _SECTIONS[section]
+    raw = data[section][number]
+    name = _item(section, number + 1, raw.get(key) if isinstance(raw, dict) else None)
+    if len(location) == 2:
+        return f"{name}: must be a mapping with {shape}"
+    field = " ".join(f"item {part + 1}" if isinstance(part, int) else str(part) for part in location[2:])
+    return f"{name}: {field}: {message}"
