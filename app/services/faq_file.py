@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from app.services.faq import FaqEntry, KnowledgeBase
 from app.services.faq_text import Concept
@@ -21,6 +21,18 @@ from app.services.faq_text import Concept
 FaqId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 ConceptName = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _have_words(texts: list[str], kind: str) -> list[str]:
+    """Return the texts, or raise naming the first one without a single letter or digit (it could never match)."""
+    for number, text in enumerate(texts, start=1):
+        if not any(char.isalnum() for char in text):
+            raise ValueError(f"{kind} {number} ({text!r}) has no words")
+    return texts
+
+
+Phrasings = Annotated[list[Text], Field(min_length=1), AfterValidator(lambda texts: _have_words(texts, "phrasing"))]
+Phrases = Annotated[list[Text], Field(min_length=1), AfterValidator(lambda texts: _have_words(texts, "phrase"))]
 
 
 # Per section of the file: how an item is named in messages, the field holding its name, its shape.
@@ -34,43 +46,31 @@ class FaqFileError(Exception):
     """The FAQ file is missing, unreadable or invalid; the message says where and why."""
 
 
-class FaqEntryModel(BaseModel):
-    """One entry as written in the file."""
+class _FileModel(BaseModel):
+    """A part of the file: strict types, no fields beyond the documented ones."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
+
+class FaqEntryModel(_FileModel):
+    """One entry as written in the file."""
+
     id: FaqId
-    phrasings: list[Text] = Field(min_length=1)
+    phrasings: Phrasings
     answer: Text
     tags: list[Text] = Field(default_factory=list)
 
-    @field_validator("phrasings")
-    @classmethod
-    def phrasings_have_words(cls, phrasings: list[str]) -> list[str]:
-        """Refuse a phrasing without a single letter or digit: it could never match anything."""
-        return _have_words(phrasings, "phrasing")
 
-
-class ConceptModel(BaseModel):
+class ConceptModel(_FileModel):
     """One concept as written in the file."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-
     concept: ConceptName
-    phrases: list[Text] = Field(min_length=1)
+    phrases: Phrases
     aspect: bool = False
 
-    @field_validator("phrases")
-    @classmethod
-    def phrases_have_words(cls, phrases: list[str]) -> list[str]:
-        """Refuse a phrase without a single letter or digit: no text could ever contain it."""
-        return _have_words(phrases, "phrase")
 
-
-class FaqFileModel(BaseModel):
+class FaqFileModel(_FileModel):
     """The whole file: a list of entries under `faqs`, and the concepts their words fold into."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     faqs: list[FaqEntryModel] = Field(min_length=1)
     concepts: list[ConceptModel] = Field(default_factory=list)
@@ -123,14 +123,6 @@ def _read(path: Path) -> Any:
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error)
         raise FaqFileError(f"{path}: not valid YAML{where}: {problem}") from None
-
-
-def _have_words(texts: list[str], kind: str) -> list[str]:
-    """Return the texts, or raise naming the first one without a single letter or digit."""
-    for number, text in enumerate(texts, start=1):
-        if not any(char.isalnum() for char in text):
-            raise ValueError(f"{kind} {number} ({text!r}) has no words")
-    return texts
 
 
 def _refuse_duplicates(path: Path, section: str, names: list[str]) -> None:
