@@ -2,7 +2,7 @@
 
 Precision: of the questions answered from the FAQ, the share answered with the right entry
 (a must-not-match question answered from the FAQ counts against it). Recall: of the
-questions that have an FAQ, the share answered with the right one. The README has the
+questions that have an FAQ, the share answered with the right one. docs/knowledge-base.md has the
 figures and how the method and thresholds were chosen (`python -m bench.faq_compare`).
 """
 
