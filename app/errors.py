@@ -67,7 +67,26 @@ class ConversationNotFound(APIError):
 
 
 class UpstreamFailure(APIError):
-    """The language model could not give an answer; subclasses say why."""
+    """The language model could not give an answer; subclasses say why.
+
+    `retryable` says whether asking again may succeed (a class default that a raise may
+    override); `wait` is how long DeepSeek asked us to wait first (its Retry-After), if it did.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        retryable: bool | None = None,
+        wait: int | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        if retryable is not None:
+            self.retryable = retryable
+        self.wait = wait
 
 
 class LLMNotConfigured(UpstreamFailure):
@@ -80,6 +99,7 @@ class UpstreamBusy(UpstreamFailure):
     status_code = 503
     code = "UPSTREAM_BUSY"
     message = "Our assistant is very busy right now. Please try again shortly."
+    retryable = True
 
 
 class UpstreamError(UpstreamFailure):
