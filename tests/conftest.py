@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, inspect, text
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.services.llm import DeepSeekClient
 from app.storage.database import upgrade_schema
 from tests.deepseek_standin import StandIn
 
@@ -122,6 +123,25 @@ def make_app(standin: StandIn, log_file: Path, database_url: str) -> Iterator[Ca
             from app.extensions import db
 
             db.engine.dispose()
+
+
+@pytest.fixture
+def make_client(standin: StandIn) -> Iterator[Callable[..., DeepSeekClient]]:
+    """Build DeepSeek clients talking to the stand-in (or another `base_url`), closed after the test."""
+    clients: list[DeepSeekClient] = []
+
+    def build(**overrides: Any) -> DeepSeekClient:
+        settings: dict[str, Any] = dict(
+            api_key="sk-test", base_url=standin.url, model="deepseek-chat", timeout=2.0, max_retries=2,
+            temperature=0.7, max_tokens=500, retry_backoff=0.01,
+        )
+        client = DeepSeekClient(**{**settings, **overrides})
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close()
 
 
 @pytest.fixture

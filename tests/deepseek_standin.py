@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import sys
 import threading
 import time
 import uuid
@@ -35,12 +37,17 @@ class Reply:
     chunk_delay: seconds between SSE chunks; cut_after: close an SSE stream after this
     many content chunks, without finish_reason or [DONE]; drop: close the connection
     without answering; headers: extra response headers.
+    framing: how the body's end is marked: "chunked" (Transfer-Encoding), "length"
+    (Content-Length) or "close" (neither: the body ends when the connection closes).
+    tool_calls: function calls to answer with (after any content); in a stream each
+    call's arguments are split over several chunks. finish_reason defaults to
+    "tool_calls" when there are calls, else "stop".
     """
 
     content: str = "Hello from the stand-in."
     reasoning: str | None = None
     model: str = "deepseek-chat"
-    finish_reason: str = "stop"
+    finish_reason: str | None = None
     status: int = 200
     error: str | None = None
     raw: bytes | None = None
@@ -54,6 +61,27 @@ class Reply:
     drop: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     usage: dict[str, int] | None = None
+    framing: str = "chunked"
+    tool_calls: list[Call] = field(default_factory=list)
+
+    @property
+    def finish(self) -> str:
+        """Return the finish_reason to send."""
+        return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
+
+
+@dataclass
+class Call:
+    """A function call for the stand-in to answer with; `arguments` is sent as is when it is a string."""
+
+    name: str
+    arguments: str | dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:12]}")
+
+    @property
+    def arguments_text(self) -> str:
+        """Return the arguments as the JSON string DeepSeek sends."""
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
 
 
 @dataclass
@@ -66,25 +94,33 @@ class ReceivedRequest:
 
 
 class StandIn:
-    """A threaded HTTP server on loopback that answers like DeepSeek."""
+    """A threaded HTTP server on loopback that answers like DeepSeek; over TLS if given a certificate and key."""
 
-    def __init__(self, default: Reply | None = None, port: int = 0) -> None:
+    def __init__(self, default: Reply | None = None, port: int = 0, tls: tuple[str, str] | None = None) -> None:
         self.default = default or Reply()
         self.requests: list[ReceivedRequest] = []
+        self.connections = 0  # TCP connections accepted
         self.disconnects = 0  # streams the client closed before the end
         self.completed_streams = 0
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._disconnected = threading.Condition(self._lock)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), _handler_for(self), self)
+        self._scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            # The handshake happens in each request's thread, not in the accepting one.
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True,
+                                                      do_handshake_on_connect=False)
+            self._scheme = "https"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         """Return the base URL to give the client (as DEEPSEEK_BASE_URL)."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def start(self) -> StandIn:
         """Start serving in a background thread."""
@@ -106,6 +142,7 @@ class StandIn:
         with self._lock:
             self._replies.clear()
             self.requests.clear()
+            self.connections = 0
             self.disconnects = 0
             self.completed_streams = 0
 
@@ -119,6 +156,10 @@ class StandIn:
             self.requests.append(received)
             return self._replies.popleft() if self._replies else self.default
 
+    def _count_connection(self) -> None:
+        with self._lock:
+            self.connections += 1
+
     def _count_disconnect(self) -> None:
         with self._disconnected:
             self.disconnects += 1
@@ -127,6 +168,24 @@ class StandIn:
     def _count_completed(self) -> None:
         with self._lock:
             self.completed_streams += 1
+
+
+class _Server(ThreadingHTTPServer):
+    """The stand-in's server: counts connections, and is quiet about clients that give up a TLS handshake."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], standin: StandIn) -> None:
+        super().__init__(address, handler)
+        self.standin = standin
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.standin._count_connection()
+        return True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], (ssl.SSLError, ConnectionError)):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
@@ -162,24 +221,35 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 standin._count_disconnect()
                 self.close_connection = True
 
-        def _start(self, status: int, content_type: str, reply: Reply, chunked: bool, length: int = 0) -> None:
+        def _send(self, status: int, content_type: str, reply: Reply, parts: list[tuple[bytes, float]],
+                  whole: int | None = None) -> None:
+            """Send a body in parts, pausing after each, framed as the reply says.
+
+            `whole`: the length of the full body when only the first parts are sent (a cut).
+            """
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             for name, value in reply.headers.items():
                 self.send_header(name, value)
-            if chunked:
+            if reply.framing == "chunked":
                 self.send_header("Transfer-Encoding", "chunked")
+            elif reply.framing == "length":
+                self.send_header("Content-Length", str(whole or sum(len(data) for data, _ in parts)))
             else:
-                self.send_header("Content-Length", str(length))
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
-
-        def _chunk(self, data: bytes) -> None:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
-
-        def _end_chunks(self) -> None:
-            self.wfile.write(b"0\r\n\r\n")
-            self.wfile.flush()
+            for data, pause in parts:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if reply.framing == "chunked" else data)
+                self.wfile.flush()
+                if pause:
+                    time.sleep(pause)
+            if reply.framing == "chunked":
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+            if whole is not None:
+                self.close_connection = True
 
         def _send_plain(self, reply: Reply) -> None:
             if reply.raw is not None:
@@ -188,33 +258,34 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 error = {"message": reply.error or f"stand-in error {reply.status}", "type": "stand_in_error",
                          "param": None, "code": "stand_in"}
                 payload, content_type = json.dumps({"error": error}).encode(), "application/json"
-            self._start(reply.status, content_type, reply, chunked=False, length=len(payload))
-            self.wfile.write(payload)
+            self._send(reply.status, content_type, reply, [(payload, 0.0)])
 
         def _send_completion(self, reply: Reply, request: dict[str, Any]) -> None:
             message: dict[str, Any] = {"role": "assistant", "content": reply.content}
             if reply.reasoning is not None:
                 message["reasoning_content"] = reply.reasoning
+            if reply.tool_calls:
+                message["content"] = reply.content or None
+                message["tool_calls"] = [
+                    {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments_text}}
+                    for call in reply.tool_calls
+                ]
             payload = {
                 "id": str(uuid.uuid4()),
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": reply.model,
-                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}],
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": reply.finish}],
                 "usage": reply.usage or _usage(request, reply.content),
                 "system_fingerprint": "fp_standin",
             }
-            self._start(200, "application/json", reply, chunked=True)
-            for _ in range(reply.keepalives):  # DeepSeek's queue keep-alive for JSON answers
-                self._chunk(b"\n")
-                time.sleep(reply.keepalive_interval)
-            self._chunk(json.dumps(payload).encode())
-            self._end_chunks()
+            keepalives = [(b"\n", reply.keepalive_interval)] * reply.keepalives  # DeepSeek's queue keep-alive
+            self._send(200, "application/json", reply, [*keepalives, (json.dumps(payload).encode(), 0.0)])
 
         def _send_stream(self, reply: Reply, request: dict[str, Any]) -> None:
             completion_id = str(uuid.uuid4())
 
-            def event(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> None:
+            def event(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
                 chunk = {
                     "id": completion_id,
                     "object": "chat.completion.chunk",
@@ -223,28 +294,28 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
                     "usage": usage,
                 }
-                self._chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
-                if reply.chunk_delay:
-                    time.sleep(reply.chunk_delay)
+                return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
-            self._start(200, "text/event-stream; charset=utf-8", reply, chunked=True)
-            for _ in range(reply.keepalives):  # DeepSeek's queue keep-alive for streams
-                self._chunk(b": keep-alive\n\n")
-                time.sleep(reply.keepalive_interval)
-            event({"role": "assistant", "content": ""})
-            for piece in _pieces(reply.reasoning or "", reply.chunk_size):
-                event({"reasoning_content": piece})
-            sent = 0
-            for piece in _pieces(reply.content, reply.chunk_size):
-                if reply.cut_after is not None and sent >= reply.cut_after:
-                    self._end_chunks()  # the stream just ends, as a dropped upstream does
-                    self.close_connection = True
-                    return
-                event({"content": piece})
-                sent += 1
-            event({"content": ""}, reply.finish_reason, reply.usage or _usage(request, reply.content))
-            self._chunk(b"data: [DONE]\n\n")
-            self._end_chunks()
+            head = [event({"role": "assistant", "content": ""})]
+            head += [event({"reasoning_content": piece}) for piece in _pieces(reply.reasoning or "", reply.chunk_size)]
+            content = [event({"content": piece}) for piece in _pieces(reply.content, reply.chunk_size)]
+            calls = []
+            for index, call in enumerate(reply.tool_calls):
+                calls.append(event({"tool_calls": [{"index": index, "id": call.id, "type": "function",
+                                                    "function": {"name": call.name, "arguments": ""}}]}))
+                calls += [event({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+                          for piece in _pieces(call.arguments_text, reply.chunk_size)]
+            tail = [event({"content": ""}, reply.finish, reply.usage or _usage(request, reply.content)),
+                    b"data: [DONE]\n\n"]
+            events = [*head, *content, *calls, *tail]
+            keepalives = [(b": keep-alive\n\n", reply.keepalive_interval)] * reply.keepalives  # DeepSeek's queue
+            parts = [*keepalives, *[(data, reply.chunk_delay) for data in events]]
+            if reply.cut_after is not None and reply.cut_after < len(content):  # the stream just ends mid-answer
+                sent = len(keepalives) + len(head) + reply.cut_after
+                self._send(200, "text/event-stream; charset=utf-8", reply, parts[:sent],
+                           whole=sum(len(data) for data, _ in parts))
+                return
+            self._send(200, "text/event-stream; charset=utf-8", reply, parts)
             standin._count_completed()
 
     return Handler

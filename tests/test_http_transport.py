@@ -1,35 +1,55 @@
-"""The openai client's HTTP transport: keep-alive connections, probed for a server's close without gevent's poll."""
+"""The connection pool to DeepSeek: keep-alive with a cheap probe, verified TLS, and the environment's proxy."""
 
 from __future__ import annotations
 
+import base64
 import select
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
 import types
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
+from structlog.testing import capture_logs
 
-from app.services.http_transport import ProbedBackend, ProbedStream, deepseek_http_client, os_poll, socket_readable
+from app.errors import UpstreamError
+from app.services.http_transport import (
+    ProbedBackend,
+    ProbedStream,
+    connection_pool,
+    environment_proxy,
+    os_poll,
+    socket_readable,
+)
+from tests.deepseek_standin import Reply, StandIn
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+MESSAGES = [{"role": "user", "content": "Do you deliver on Sundays?"}]
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
-class KeepAliveServer:
-    """Answer every request on a connection with a keep-alive 200; optionally close each connection after one answer."""
+class LoopbackServer:
+    """A TCP server on loopback that handles each connection in a thread of its own."""
 
-    def __init__(self, close_after_answer: bool) -> None:
-        self.close_after_answer = close_after_answer
+    def __init__(self) -> None:
         self.accepted = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._serve, daemon=True).start()
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/"
+    def address(self) -> str:
+        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def handle(self, connection: socket.socket) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._listener.close()
 
     def _serve(self) -> None:
         while True:
@@ -38,9 +58,18 @@ class KeepAliveServer:
             except OSError:
                 return
             self.accepted += 1
-            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+            threading.Thread(target=self.handle, args=(connection,), daemon=True).start()
 
-    def _answer(self, connection: socket.socket) -> None:
+
+class KeepAliveServer(LoopbackServer):
+    """Answer every request on a connection with a keep-alive 200; optionally close each connection after one answer."""
+
+    def __init__(self, close_after_answer: bool) -> None:
+        super().__init__()
+        self.close_after_answer = close_after_answer
+        self.url = f"http://{self.address}/"
+
+    def handle(self, connection: socket.socket) -> None:
         with connection:
             buffer = b""
             while True:
@@ -54,8 +83,48 @@ class KeepAliveServer:
                 if self.close_after_answer:
                     return  # closes the socket while the client keeps the connection as idle
 
-    def stop(self) -> None:
-        self._listener.close()
+
+class RelayProxy(LoopbackServer):
+    """An HTTP proxy on loopback: forwards absolute-form requests, tunnels CONNECT, and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.request_lines: list[str] = []
+        self.authorizations: list[str | None] = []
+        super().__init__()
+
+    def handle(self, client: socket.socket) -> None:
+        with client:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = client.recv(65536)
+                if not data:
+                    return
+                head += data
+            line, _, rest = head.partition(b"\r\n")
+            method, target, _ = line.decode().split(" ", 2)
+            fields = [field.split(":", 1) for field in rest.split(b"\r\n\r\n")[0].decode().split("\r\n") if field]
+            self.request_lines.append(line.decode())
+            self.authorizations.append(next((v.strip() for k, v in fields if k.lower() == "proxy-authorization"), None))
+            if method == "CONNECT":
+                host, port = target.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)))
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:  # the stand-in reads an absolute-form request as well as any other
+                url = urllib.parse.urlsplit(target)
+                upstream = socket.create_connection((url.hostname, url.port))
+                upstream.sendall(head)
+            with upstream:
+                threading.Thread(target=_pipe, args=(client, upstream), daemon=True).start()
+                _pipe(upstream, client)
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+        target.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 @pytest.fixture(params=[False, True], ids=["kept-open", "closed-by-server"])
@@ -65,19 +134,81 @@ def server(request: pytest.FixtureRequest) -> Iterator[KeepAliveServer]:
     server.stop()
 
 
-def test_idle_connections_are_reused_and_ones_the_server_closed_are_replaced(server):
-    with deepseek_http_client() as client:
-        first = client.get(server.url)
-        time.sleep(0.2)  # let the server's close reach the client
-        second = client.get(server.url)
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No proxy and no extra certificate authority from the environment, unless the test sets one."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
 
-    assert (first.status_code, second.status_code) == (200, 200)
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (no system trusts it)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed (needed to make a test certificate)")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def tls_standin(certificate: tuple[str, str]) -> Iterator[StandIn]:
+    """A DeepSeek stand-in serving HTTPS with the self-signed certificate."""
+    server = StandIn(tls=certificate).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy() -> Iterator[RelayProxy]:
+    relay = RelayProxy()
+    yield relay
+    relay.stop()
+
+
+def test_idle_connections_are_reused_and_ones_the_server_closed_are_replaced(server):
+    with connection_pool(server.url) as pool:
+        first = pool.request("GET", server.url)
+        time.sleep(0.2)  # let the server's close reach the client
+        second = pool.request("GET", server.url)
+
+    assert (first.status, second.status) == (200, 200)
     assert server.accepted == (2 if server.close_after_answer else 1)
 
 
-def test_the_client_connects_through_the_probed_backend():
-    with deepseek_http_client() as client:
-        assert isinstance(client._transport._pool._network_backend, ProbedBackend)
+def test_idle_connections_are_probed_with_the_system_poll_when_gevent_patched_select(monkeypatch, server):
+    polls: list[object] = []
+
+    def system_poll() -> object:
+        polls.append(select.poll())
+        return polls[-1]
+
+    fake_monkey = types.SimpleNamespace(is_module_patched=lambda name: name == "select",
+                                        get_original=lambda module, name: system_poll)
+    monkeypatch.setitem(sys.modules, "gevent.monkey", fake_monkey)
+    with connection_pool(server.url) as pool:
+        pool.request("GET", server.url)
+        time.sleep(0.2)
+        pool.request("GET", server.url)  # the idle connection is checked before it is reused
+
+    assert polls
+
+
+def test_the_client_keeps_one_connection_for_answers_and_streams(make_client, standin):
+    client = make_client()
+    for framing in ("chunked", "length"):
+        standin.push(Reply(framing=framing), Reply(framing=framing, chunk_size=4))
+        client.complete(MESSAGES)
+        assert "".join(client.stream(MESSAGES)) == "Hello from the stand-in."
+
+    assert standin.connections == 1
 
 
 def test_a_socket_is_readable_once_the_other_end_writes_or_closes():
@@ -129,26 +260,102 @@ def test_a_probed_stream_passes_everything_else_through():
 
 
 def test_a_tls_stream_is_probed_the_same_way():
+    ours, theirs = socket.socketpair()
+    polls: list[object] = []
+
+    class TlsStream:
+        def get_extra_info(self, info):
+            return ours if info == "socket" else None
+
     class Plain:
         def start_tls(self, ssl_context, server_hostname=None, timeout=None):
             self.tls_args = (ssl_context, server_hostname, timeout)
-            return "the TLS stream"
+            return TlsStream()
+
+    def poll() -> object:
+        polls.append(select.poll())
+        return polls[-1]
 
     plain = Plain()
-    tls = ProbedStream(plain, select.poll).start_tls("context", "api.deepseek.com", 5.0)
+    with ours, theirs:
+        tls = ProbedStream(plain, poll).start_tls("context", "api.deepseek.com", 5.0)
+        assert tls.get_extra_info("is_readable") is False
+        theirs.close()
+        assert tls.get_extra_info("is_readable") is True
 
-    assert isinstance(tls, ProbedStream) and tls._stream == "the TLS stream"
+    assert isinstance(tls, ProbedStream) and len(polls) == 2
     assert plain.tls_args == ("context", "api.deepseek.com", 5.0)
 
 
-def test_a_proxy_named_by_the_environment_is_still_used(monkeypatch):
-    from app.services.http_transport import ProbedBackend, deepseek_http_client
+def test_a_certificate_nobody_trusts_is_refused(clean_environment, make_client, tls_standin):
+    with capture_logs() as logs, pytest.raises(UpstreamError):
+        make_client(base_url=tls_standin.url, max_retries=0).complete(MESSAGES)
 
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert tls_standin.requests == []
+    assert [line["error_type"] for line in logs if line["event"] == "llm_connection_error"] == ["ConnectError"]
 
-    client = deepseek_http_client()
 
-    pools = [getattr(mount, "_pool", None) for mount in client._mounts.values() if mount is not None]
-    assert pools, "the environment's proxy is mounted"
-    assert not any(isinstance(getattr(pool, "_network_backend", None), ProbedBackend) for pool in pools)
-    client.close()
+def test_a_certificate_trusted_through_ssl_cert_file_is_accepted(clean_environment, make_client, tls_standin,
+                                                                 certificate):
+    clean_environment.setenv("SSL_CERT_FILE", certificate[0])
+    tls_standin.push(Reply(content="Over TLS."))
+
+    assert make_client(base_url=tls_standin.url).complete(MESSAGES).content == "Over TLS."
+    assert tls_standin.requests[0].headers["authorization"] == "Bearer sk-test"
+
+
+def test_http_goes_through_the_environment_proxy_with_its_credentials(clean_environment, make_client, standin, proxy):
+    clean_environment.setenv("HTTP_PROXY", f"http://ops:p%40ss@{proxy.address}")
+    standin.push(Reply(content="Proxied."), Reply(content="Proxied stream.", chunk_size=4))
+    client = make_client()
+
+    assert client.complete(MESSAGES).content == "Proxied."
+    assert "".join(client.stream(MESSAGES)) == "Proxied stream."
+    assert proxy.request_lines[0] == f"POST {standin.url}/chat/completions HTTP/1.1"
+    assert proxy.authorizations[0] == "Basic " + base64.b64encode(b"ops:p@ss").decode()
+
+
+def test_https_is_tunnelled_through_the_environment_proxy(clean_environment, make_client, tls_standin, proxy,
+                                                          certificate):
+    clean_environment.setenv("HTTPS_PROXY", f"http://{proxy.address}")
+    clean_environment.setenv("SSL_CERT_FILE", certificate[0])
+    tls_standin.push(Reply(content="Tunnelled."))
+
+    assert make_client(base_url=tls_standin.url).complete(MESSAGES).content == "Tunnelled."
+    assert proxy.request_lines == [f"CONNECT {tls_standin.url.removeprefix('https://')} HTTP/1.1"]
+
+
+def test_no_proxy_sends_straight_to_deepseek(clean_environment, make_client, standin, proxy):
+    clean_environment.setenv("ALL_PROXY", f"http://{proxy.address}")
+    clean_environment.setenv("NO_PROXY", "127.0.0.1")
+
+    assert make_client().complete(MESSAGES).content == "Hello from the stand-in."
+    assert proxy.request_lines == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "url", "expected"),
+    [
+        ({}, "https://api.deepseek.com", None),
+        ({"HTTPS_PROXY": "http://proxy.internal:3128"}, "https://api.deepseek.com", b"http://proxy.internal:3128/"),
+        ({"HTTPS_PROXY": "proxy.internal:3128"}, "https://api.deepseek.com", b"http://proxy.internal:3128/"),
+        ({"HTTP_PROXY": "http://proxy.internal:3128"}, "https://api.deepseek.com", None),
+        ({"ALL_PROXY": "https://proxy.internal"}, "https://api.deepseek.com", b"https://proxy.internal/"),
+        ({"ALL_PROXY": "http://proxy.internal:3128", "NO_PROXY": ".deepseek.com"}, "https://api.deepseek.com", None),
+    ],
+)
+def test_the_proxy_is_the_one_the_environment_names_for_the_scheme(clean_environment, variables, url, expected):
+    for name, value in variables.items():
+        clean_environment.setenv(name, value)
+
+    proxy = environment_proxy(url)
+
+    assert (proxy and bytes(proxy.url)) == expected
+
+
+def test_a_proxy_we_cannot_speak_is_refused_at_start_up(clean_environment, make_client):
+    clean_environment.setenv("ALL_PROXY", "socks5://proxy.internal:1080")
+
+    with pytest.raises(ValueError, match="http:// or https://"):
+        make_client()
+

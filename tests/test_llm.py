@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
 
 import pytest
+from structlog.testing import capture_logs
 
 from app.errors import UpstreamBusy, UpstreamError, UpstreamTimeout
-from app.services.llm import Completion, DeepSeekClient, Usage, parse_completion
+from app.services.deepseek_wire import sse_data
+from app.services.llm import Completion, StreamCancelled, Usage, parse_completion
 from app.services.timeouts import Deadline
 from tests.deepseek_standin import Reply
 
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def make_client(standin):
-    clients = []
-
-    def build(**overrides):
-        settings = dict(
-            api_key="sk-test", base_url=standin.url, model="deepseek-chat", timeout=2.0, max_retries=2,
-            temperature=0.7, max_tokens=500, retry_backoff=0.01,
-        )
-        settings.update(overrides)
-        client = DeepSeekClient(**settings)
-        clients.append(client)
-        return client
-
-    yield build
-    for client in clients:
-        client.close()
 
 
 def test_complete_returns_content_model_and_usage(make_client, standin):
@@ -92,7 +77,7 @@ def test_the_deadline_covers_the_whole_answer_not_each_read(make_client, standin
 def test_deadline_arithmetic():
     deadline = Deadline(0.05)
     assert 0 < deadline.remaining() <= 0.05
-    assert deadline.http_timeout(connect=5.0).connect <= 0.05
+    assert all(0 < seconds <= 0.05 for seconds in deadline.http_timeout(connect=5.0).values())
     time.sleep(0.06)
     assert deadline.expired and deadline.remaining() == 0.0
 
@@ -122,3 +107,89 @@ def test_parse_completion_ignores_reasoning_and_tolerates_missing_usage():
     completion = parse_completion(b"\n\n\n" + body, "deepseek-chat")
 
     assert completion == Completion(content="Answer.", model="deepseek-reasoner", finish_reason="stop", usage=None)
+
+
+def test_the_request_carries_the_key_as_a_bearer_token_and_the_settings(make_client, standin):
+    client = make_client(model="deepseek-chat", temperature=0.3, max_tokens=321)
+    client.complete(MESSAGES)
+    list(client.stream(MESSAGES))
+
+    answer, stream = standin.requests
+    assert answer.path == stream.path == "/chat/completions"
+    assert answer.headers["authorization"] == "Bearer sk-test"
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["accept-encoding"] == "identity"  # nothing compressed: nothing to decompress
+    assert answer.body == {"model": "deepseek-chat", "messages": MESSAGES, "temperature": 0.3, "max_tokens": 321,
+                           "stream": False}
+    assert stream.body["stream"] is True and stream.body["stream_options"] == {"include_usage": True}
+
+
+def test_a_stream_yields_text_and_ends_with_its_completion(make_client, standin):
+    standin.push(Reply(content="Kale is in stock.", reasoning="hidden thoughts", chunk_size=4, keepalives=2))
+
+    stream = make_client().stream(MESSAGES)
+    pieces = list(stream)
+
+    assert "".join(pieces) == "Kale is in stock." and len(pieces) == 5
+    assert stream.received == pieces
+    assert stream.completion.content == "Kale is in stock." and stream.completion.finish_reason == "stop"
+    assert stream.completion.usage is not None
+
+
+def test_an_error_event_mid_stream_is_an_upstream_error(make_client, standin):
+    standin.push(Reply(raw=b'data: {"error": {"message": "overloaded", "type": "server_error"}}\n\n',
+                       raw_content_type="text/event-stream"))
+
+    with capture_logs() as logs, pytest.raises(UpstreamError):
+        list(make_client().stream(MESSAGES))
+
+    [line] = [line for line in logs if line["event"] == "llm_bad_response"]
+    assert (line["reason"], line["upstream_error"]) == ("error_event", "overloaded")
+
+
+def test_a_stream_cancelled_before_it_opened_reads_nothing(make_client, standin):
+    stream = make_client().stream(MESSAGES)
+    stream.cancel()
+
+    with pytest.raises(StreamCancelled):
+        list(stream)
+    assert stream.received == []
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(content="z" * 400, chunk_size=4, chunk_delay=0.05),  # writing: 5 s of pieces
+        Reply(keepalives=20, keepalive_interval=0.5),  # queued: a keep-alive every 0.5 s, nothing unread when cut
+    ],
+    ids=["writing", "queued"],
+)
+def test_cancelling_from_another_thread_stops_the_stream(make_client, standin, framing, reply):
+    standin.push(dataclasses.replace(reply, framing=framing))
+    stream = make_client(timeout=10.0).stream(MESSAGES)
+
+    threading.Timer(0.3, stream.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(StreamCancelled):
+        for _ in stream:
+            pass
+
+    assert time.monotonic() - started < 2.0
+    assert standin.wait_for_disconnect(timeout=3.0)
+    assert stream.completion is None and len("".join(stream.received)) < 400
+
+
+@pytest.mark.parametrize(
+    ("chunks", "first"),
+    [
+        ([b'data: {"a": 1}\n\n', b": keep-alive\n\n", b'data: {"a": 2}\n\n', b"data: [DONE]\n\n"], b'{"a": 1}'),
+        ([b'data: {"a"', b": 1}\r", b"\n\r\n: keep-alive\r\n\r", b'\ndata:{"a": 2}\r\rdata: [DONE]\r\n\r\n'],
+         b'{"a": 1}'),
+        ([b'event: message\nid: 7\ndata: {"a"\ndata: : 1}\n\n', b'retry: 10\ndata: {"a": 2}\n\ndata: [DONE]\n\n'],
+         b'{"a"\n: 1}'),
+    ],
+    ids=["lf", "crlf-and-cr-split-anywhere", "fields-and-multi-line-data"],
+)
+def test_event_stream_data_is_read_however_lines_end_and_chunks_split(chunks, first):
+    assert list(sse_data(iter(chunks))) == [first, b'{"a": 2}', b"[DONE]"]

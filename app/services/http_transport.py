@@ -1,13 +1,21 @@
-"""The HTTP transport under the openai client: httpx2's, with a keep-alive check that is cheap under gevent.
+"""The connection pool to DeepSeek: httpcore2's, with TLS, the environment's proxy and a cheap keep-alive check.
 
-Whenever a request starts or a response closes, httpcore2's connection pool asks every
-idle pooled connection whether the server has closed it (a zero-timeout `poll()` of its
-socket). Under gevent's monkey-patching `select.poll` is gevent's cooperative version,
-about 30 times dearer than the system call (45 µs against 1.5 µs here) and a trip
-through the event loop; with the ~100 idle connections a busy worker keeps to DeepSeek,
-that was a third of the CPU of an answer. A zero-timeout poll never blocks, so it can use
+The pool is built through httpcore2's public API only: `ConnectionPool(ssl_context=...,
+proxy=..., network_backend=...)`. What the openai SDK's default client gave us, kept:
+- TLS with certificate verification, trusting what httpx2 trusts (`httpcore2.default_ssl_context()`:
+  SSL_CERT_FILE / SSL_CERT_DIR, else the system store via truststore);
+- HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (and NO_PROXY) from the environment, with credentials
+  in the proxy URL; an https:// base URL is tunnelled with CONNECT;
+- keep-alive: up to 1,000 connections, 100 of them kept idle for 5 s (the SDK's limits).
+
+The keep-alive check: whenever a request starts or a response closes, httpcore2's pool asks
+every idle pooled connection whether the server has closed it (a zero-timeout `poll()` of
+its socket). Under gevent's monkey-patching `select.poll` is gevent's cooperative version,
+about 30 times dearer than the system call (45 µs against 1.5 µs here) and a trip through
+the event loop; with the ~100 idle connections a busy worker keeps to DeepSeek, that was a
+third of the CPU of an answer. A zero-timeout poll never blocks, so `ProbedBackend` asks
 the operating system's `poll()` directly. Everything else (connecting, TLS, reading,
-writing, timeouts) is httpx2's and httpcore2's own.
+writing, timeouts) is httpcore2's own.
 """
 
 from __future__ import annotations
@@ -16,18 +24,47 @@ import select
 import socket
 import ssl
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import httpcore2
-import httpx2
-from openai import DEFAULT_CONNECTION_LIMITS, DefaultHttpxClient
+
+MAX_CONNECTIONS = 1000
+MAX_IDLE_CONNECTIONS = 100
+IDLE_SECONDS = 5.0
+PROXY_SCHEMES = ("http", "https")
 
 
-def environment_proxies() -> dict[str, str]:
-    """Return the proxies the environment names for HTTP(S) traffic (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY)."""
-    return {scheme: url for scheme, url in urllib.request.getproxies().items() if scheme in ("http", "https", "all")}
+def connection_pool(base_url: str) -> httpcore2.ConnectionPool:
+    """Return a keep-alive connection pool for `base_url`, verified TLS, through the environment's proxy if any."""
+    ssl_context = httpcore2.default_ssl_context()
+    return httpcore2.ConnectionPool(
+        ssl_context=ssl_context,
+        proxy=environment_proxy(base_url, ssl_context),
+        max_connections=MAX_CONNECTIONS,
+        max_keepalive_connections=MAX_IDLE_CONNECTIONS,
+        keepalive_expiry=IDLE_SECONDS,
+        network_backend=ProbedBackend(),
+    )
+
+
+def environment_proxy(url: str, ssl_context: ssl.SSLContext | None = None) -> httpcore2.Proxy | None:
+    """Return the proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; NO_PROXY honoured)."""
+    target = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies()
+    named = proxies.get(target.scheme) or proxies.get("all")
+    if not named or urllib.request.proxy_bypass_environment(target.netloc, proxies):
+        return None
+    proxy = urllib.parse.urlsplit(named if "://" in named else f"http://{named}")
+    if proxy.scheme not in PROXY_SCHEMES or not proxy.hostname:
+        raise ValueError(f"the proxy for DeepSeek must be an http:// or https:// URL, not {proxy.scheme}://")
+    auth = None
+    if proxy.username is not None:
+        auth = (urllib.parse.unquote(proxy.username), urllib.parse.unquote(proxy.password or ""))
+    port = f":{proxy.port}" if proxy.port else ""
+    return httpcore2.Proxy(f"{proxy.scheme}://{proxy.hostname}{port}", auth=auth, ssl_context=ssl_context)
 
 
 def os_poll() -> Callable[[], Any]:
@@ -84,7 +121,7 @@ class ProbedBackend(httpcore2.SyncBackend):
     """httpcore2's blocking (gevent-patched) network backend with the cheap readability probe."""
 
     def __init__(self) -> None:
-        self._poll = os_poll()  # looked up when the client is built: after gevent has patched the workers
+        self._poll = os_poll()  # looked up when the pool is built: after gevent has patched the workers
 
     def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore2.NetworkStream:
         """Connect as httpcore2 does, and probe the connection cheaply."""
@@ -93,22 +130,3 @@ class ProbedBackend(httpcore2.SyncBackend):
     def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore2.NetworkStream:  # pragma: no cover
         """Connect as httpcore2 does, and probe the connection cheaply."""
         return ProbedStream(super().connect_unix_socket(*args, **kwargs), self._poll)
-
-
-def deepseek_http_client() -> httpx2.Client:
-    """Return the openai SDK's default HTTP client (its limits, timeouts, redirects), on the probed backend.
-
-    httpx2's `HTTPTransport` takes no network backend, so it is set on the connection
-    pool it builds, before any connection exists (httpcore2 reads it per new connection).
-    A client with its own transport ignores HTTP(S)_PROXY, so where the environment names
-    a proxy the SDK's plain default client is used instead (proxied, without the cheap probe).
-    """
-    if environment_proxies():
-        return DefaultHttpxClient()
-    transport = httpx2.HTTPTransport(limits=DEFAULT_CONNECTION_LIMITS)
-    pool = transport._pool
-    if not isinstance(pool, httpcore2.ConnectionPool) or not hasattr(pool, "_network_backend"):  # pragma: no cover
-        raise RuntimeError("httpx2's transport changed: check app/services/http_transport.py")
-    pool._network_backend = ProbedBackend()
-    return DefaultHttpxClient(transport=transport)
-

@@ -1,43 +1,77 @@
 """The only module that talks to DeepSeek.
 
-DeepSeek's API is OpenAI-compatible and DeepSeek recommends the `openai` SDK with
-`base_url`; this module wraps it behind `DeepSeekClient.complete()` and `.stream()`
-and turns every SDK or transport failure into one of our `UpstreamFailure` errors.
+DeepSeek's chat-completions API is OpenAI-compatible. `DeepSeekClient` speaks it directly:
+one POST over a pooled keep-alive connection (app/services/http_transport.py: httpcore2,
+verified TLS, the environment's proxy), the body built and read with orjson
+(app/services/deepseek_wire.py). There is no SDK in between: its per-call request
+building and pydantic parsing were a third of the CPU of an answer, and the deadline,
+retries and error mapping were ours already. Every failure is one of our `UpstreamFailure`
+errors.
 
-Two things the SDK does not do for us:
-- A deadline that holds. While a request waits in DeepSeek's queue, DeepSeek keeps the
-  connection alive with blank lines (JSON) or `: keep-alive` comments (SSE); each one
-  resets an HTTP read timeout, so the SDK's `timeout` alone never fires. A
-  `SocketWatchdog` shuts the socket down when the time is up, ending any blocked read.
-- Retries inside that deadline, only for what can succeed on retry (429, 5xx from a
-  busy or restarting service, connection errors), with exponential backoff.
+A deadline that holds. While a request waits in DeepSeek's queue, DeepSeek keeps the
+connection alive with blank lines (JSON) or `: keep-alive` comments (SSE); each one resets
+an HTTP read timeout, so a read timeout alone never fires. A `SocketWatchdog` shuts the
+socket down when DEEPSEEK_TIMEOUT is up (for a stream: when no event came for that long).
+Whether the watchdog fired decides, whatever the framing: a close-delimited body (no
+Content-Length, not chunked) ends "normally" when its socket is shut, and is still an
+UPSTREAM_TIMEOUT, not a garbled answer.
+
+Retries inside that deadline, only for what can succeed on retry (429, 5xx from a busy or
+restarting service, connection errors), with exponential backoff and jitter, never shorter
+than DeepSeek's Retry-After. A stream is retried until it opens; once it flows it is not.
+
+Function calling, for callers:
+
+    tools = [{"type": "function", "function": {"name": "handoff", "description": "...",
+              "parameters": {"type": "object", "properties": {...}}}}]
+    completion = client.complete(messages, tools=tools)
+    for call in completion.tool_calls:      # ToolCall(id, name, arguments: dict)
+        ...
+    messages += [completion.message(), {"role": "tool", "tool_call_id": call.id, "content": result}]
+
+The tools go out with tool_choice "auto": the model writes text, calls functions, or both.
+An answer with calls and no text is valid (finish_reason "tool_calls", content "").
+`client.stream(messages, tools=tools)` yields the text pieces as they come; the calls,
+whose arguments arrive in pieces, are on `stream.completion.tool_calls` once it ends.
+Arguments that are not a JSON object make the answer an UPSTREAM_ERROR (see deepseek_wire).
 """
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-import httpx2
-import openai
-import pydantic
+import httpcore2
 import structlog
-from openai.types.chat import ChatCompletion
 
 from app.errors import UpstreamBusy, UpstreamError, UpstreamFailure, UpstreamTimeout, UpstreamUnavailable
 from app.metrics import record_deepseek_call
-from app.services.http_transport import deepseek_http_client
+from app.services.deepseek_wire import (
+    Completion,
+    Message,
+    StreamedAnswer,
+    Tool,
+    ToolCall,
+    Usage,
+    error_summary,
+    parse_completion,
+    request_body,
+    sse_data,
+)
+from app.services.http_transport import connection_pool
 from app.services.timeouts import Deadline, SocketWatchdog, shutdown_socket
+
+__all__ = ["Completion", "CompletionStream", "DeepSeekClient", "LLMClient", "Message", "Tool", "ToolCall", "Usage",
+           "parse_completion"]
 
 log = structlog.get_logger(__name__)
 
-Message = dict[str, str]
 T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -45,26 +79,8 @@ BUSY_STATUSES = frozenset({429, 503})
 ACCOUNT_STATUSES = frozenset({401, 402, 403})  # bad key, no balance, key not allowed
 MAX_BACKOFF_SECONDS = 8.0
 DEFAULT_BUSY_RETRY_AFTER = 5
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens DeepSeek billed for one answer."""
-
-    prompt_tokens: int
-    completion_tokens: int
-    cache_hit_tokens: int | None = None
-    cache_miss_tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One answer from the model (never its reasoning)."""
-
-    content: str
-    model: str
-    finish_reason: str | None
-    usage: Usage | None
+TRANSPORT_ERRORS = (httpcore2.NetworkError, httpcore2.ProtocolError, httpcore2.ProxyError,
+                    httpcore2.UnsupportedProtocol, OSError)
 
 
 class LLMClient(Protocol):
@@ -72,10 +88,10 @@ class LLMClient(Protocol):
 
     model: str
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
+    def complete(self, messages: Sequence[Message], tools: Sequence[Tool] | None = None) -> Completion:
         """Return the model's answer to the conversation so far."""
 
-    def stream(self, messages: Sequence[Message]) -> CompletionStream:
+    def stream(self, messages: Sequence[Message], tools: Sequence[Tool] | None = None) -> CompletionStream:
         """Return the model's answer as a stream of text pieces."""
 
 
@@ -97,79 +113,121 @@ class DeepSeekClient:
     ) -> None:
         self.model = model
         self.timeout = timeout
-        self.max_retries = max_retries
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.retry_backoff = retry_backoff
-        self.connect_timeout = connect_timeout
-        # One client, one connection pool, for the life of the app; retries are ours.
-        self._client = openai.OpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=timeout, http_client=deepseek_http_client()
-        )
+        self.retries = RetryPolicy(max_retries, retry_backoff)
+        # One connection pool for the life of the app.
+        self.connection = DeepSeekConnection(api_key=api_key, base_url=base_url, connect_timeout=connect_timeout)
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._client.close()
+        self.connection.close()
 
-    def complete(self, messages: Sequence[Message]) -> Completion:
+    def complete(self, messages: Sequence[Message], tools: Sequence[Tool] | None = None) -> Completion:
         """Return DeepSeek's answer, retrying what can succeed, within DEEPSEEK_TIMEOUT."""
         deadline, started = Deadline(self.timeout), time.monotonic()
+        body = self._body(messages, tools, stream=False)
         try:
-            completion = self._with_retries(lambda: self._complete_once(messages, deadline), deadline)
+            completion = self.retries.run(lambda: self._complete_once(body, deadline), deadline)
         except UpstreamFailure as error:
             record_deepseek_call(error.code.lower(), "json", time.monotonic() - started)
             raise
         record_deepseek_call("ok", "json", time.monotonic() - started, completion.usage)
         return completion
 
-    def stream(self, messages: Sequence[Message]) -> CompletionStream:
+    def stream(self, messages: Sequence[Message], tools: Sequence[Tool] | None = None) -> CompletionStream:
         """Return DeepSeek's answer as a stream of text pieces (nothing is sent until it is iterated)."""
-        return CompletionStream(self, messages)
+        body = self._body(messages, tools, stream=True)
+        return CompletionStream(self.connection, self.retries, body, model=self.model, timeout=self.timeout)
 
-    def _request(self, messages: Sequence[Message], deadline: Deadline, stream: bool) -> dict[str, Any]:
-        """Return the chat-completion parameters for one call."""
-        params: dict[str, Any] = {
-            "model": self.model,
-            "messages": list(messages),
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-            "stream": stream,
-            "timeout": deadline.http_timeout(self.connect_timeout),
-        }
-        if stream:
-            params["stream_options"] = {"include_usage": True}
-        return params
+    def _body(self, messages: Sequence[Message], tools: Sequence[Tool] | None, *, stream: bool) -> bytes:
+        return request_body(model=self.model, messages=messages, temperature=self.temperature,
+                            max_tokens=self.max_tokens, stream=stream, tools=tools)
 
-    def _complete_once(self, messages: Sequence[Message], deadline: Deadline) -> Completion:
+    def _complete_once(self, body: bytes, deadline: Deadline) -> Completion:
         started = time.monotonic()
-        params = self._request(messages, deadline, stream=False)
-        with upstream_errors(lambda: deadline.expired), self._client.chat.completions.with_streaming_response.create(
-            **params
-        ) as response, SocketWatchdog(response.http_response, deadline.remaining()):
-            body = b"".join(response.iter_bytes())
-        completion = parse_completion(body, self.model)
+        response = self.connection.open(body, deadline)
+        try:
+            with SocketWatchdog(response, deadline.remaining()) as watchdog, upstream_errors(lambda: watchdog.fired):
+                data = response.read()
+        finally:
+            response.close()
+        if watchdog.fired:  # the body may look whole: a close-delimited one ends when its socket is shut
+            raise UpstreamTimeout()
+        completion = parse_completion(data, self.model)
         log_completion(completion, started, stream=False)
         return completion
 
-    def _with_retries(self, call: Callable[[], T], deadline: Deadline) -> T:
-        """Run `call`, retrying retryable failures with backoff while the deadline allows."""
+
+class DeepSeekConnection:
+    """POST chat-completion bodies to DeepSeek over pooled connections; a refusal is raised as our error."""
+
+    def __init__(self, *, api_key: str, base_url: str, connect_timeout: float) -> None:
+        self.url = httpcore2.URL(base_url.rstrip("/") + "/chat/completions")
+        self.connect_timeout = connect_timeout
+        self._headers = [
+            (b"Host", urllib.parse.urlsplit(base_url).netloc.rpartition("@")[2].encode()),
+            (b"Authorization", b"Bearer " + api_key.encode()),
+            (b"Content-Type", b"application/json"),
+            (b"Accept", b"application/json, text/event-stream"),
+            (b"Accept-Encoding", b"identity"),  # httpcore2 does not decompress
+            (b"User-Agent", b"greengrocer-chatbot"),
+        ]
+        self._pool = connection_pool(base_url)
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._pool.close()
+
+    def open(self, body: bytes, deadline: Deadline) -> httpcore2.Response:
+        """Send one request; return DeepSeek's 200 response with its body unread (the caller closes it)."""
+        request = httpcore2.Request(
+            b"POST",
+            self.url,
+            headers=[*self._headers, (b"Content-Length", b"%d" % len(body))],
+            content=body,
+            extensions={"timeout": deadline.http_timeout(self.connect_timeout)},
+        )
+        with upstream_errors(lambda: deadline.expired):
+            response = self._pool.handle_request(request)
+            if response.status == 200:
+                return response
+            try:
+                error_body = response.read()
+            finally:
+                response.close()
+        raise status_failure(response.status, response.headers, error_body)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry what can succeed on retry, with exponential backoff and jitter, within a deadline.
+
+    Our own rather than a retry library's: the pause must honour DeepSeek's Retry-After
+    and the whole must stop at the deadline that also bounds each attempt.
+    """
+
+    max_retries: int
+    backoff: float = 0.5
+
+    def run(self, call: Callable[[], T], deadline: Deadline) -> T:
+        """Return `call()`, retrying its retryable failures while attempts and the deadline allow."""
         attempt = 0
         while True:
             try:
                 return call()
             except UpstreamFailure as error:
-                retryable = getattr(error, "retryable", False)
-                delay = self._backoff(attempt, getattr(error, "wait", None))
-                if not retryable or attempt >= self.max_retries or delay >= deadline.remaining():
+                delay = self.pause(attempt, error.wait)
+                if not error.retryable or attempt >= self.max_retries or delay >= deadline.remaining():
                     log.warning("llm_call_failed", error_code=error.code, attempts=attempt + 1)
                     raise
                 attempt += 1
                 log.info("llm_call_retry", error_code=error.code, attempt=attempt, delay_s=round(delay, 3))
                 time.sleep(delay)
 
-    def _backoff(self, attempt: int, wait: int | None) -> float:
+    def pause(self, attempt: int, wait: int | None) -> float:
         """Return the pause before the next attempt: exponential with jitter, at least DeepSeek's Retry-After."""
-        exponential = min(self.retry_backoff * (2**attempt), MAX_BACKOFF_SECONDS)
+        exponential = min(self.backoff * (2**attempt), MAX_BACKOFF_SECONDS)
         jittered = exponential * random.uniform(0.8, 1.2)
         return max(jittered, float(wait)) if wait else jittered
 
@@ -181,18 +239,23 @@ class StreamCancelled(Exception):
 class CompletionStream:
     """DeepSeek's answer as it is written: iterate for text pieces, then read `completion`.
 
-    DEEPSEEK_TIMEOUT bounds the wait for the first token and every gap between tokens;
-    `: keep-alive` comments do not count as tokens. Connecting is retried like
-    `complete()`; once tokens flow, a broken stream is an UpstreamError, and so is a
-    stream that ends without a finish_reason. `reasoning_content` is never yielded.
+    DEEPSEEK_TIMEOUT bounds the wait for the first event and every gap between events;
+    `: keep-alive` comments do not count. Opening is retried like `complete()`; once events
+    flow, a broken stream is an UpstreamError, and so is a stream that ends without a
+    finish_reason. `reasoning_content` is never yielded; tool calls are on `completion`.
     """
 
-    def __init__(self, client: DeepSeekClient, messages: Sequence[Message]) -> None:
+    def __init__(
+        self, connection: DeepSeekConnection, retries: RetryPolicy, body: bytes, *, model: str, timeout: float
+    ) -> None:
         self.completion: Completion | None = None
         self.received: list[str] = []
-        self._client = client
-        self._messages = list(messages)
-        self._response: httpx2.Response | None = None
+        self._connection = connection
+        self._retries = retries
+        self._body = body
+        self._model = model
+        self._timeout = timeout
+        self._response: httpcore2.Response | None = None
         self._cancelled = threading.Event()
 
     def cancel(self) -> None:
@@ -215,77 +278,71 @@ class CompletionStream:
         record_deepseek_call("ok", "stream", time.monotonic() - started, usage)
 
     def _read(self, started: float) -> Iterator[str]:
-        client = self._client
-        deadline = Deadline(client.timeout)
-        stream = client._with_retries(lambda: self._open(deadline), deadline)
-        self._response = stream.response
-        finish_reason, usage, model = None, None, client.model
-        with SocketWatchdog(stream.response, client.timeout) as watchdog, stream:
-            if self._cancelled.is_set():
-                raise StreamCancelled()
-            with upstream_errors(lambda: watchdog.fired, cancelled=self._cancelled.is_set):
-                for chunk in stream:
-                    watchdog.touch()  # a token (content or reasoning) arrived
-                    model = chunk.model or model
-                    usage = usage_from(chunk.usage) or usage
-                    choice = chunk.choices[0] if chunk.choices else None
-                    if choice is None:
-                        continue
-                    finish_reason = choice.finish_reason or finish_reason
-                    if choice.delta is not None and choice.delta.content:
-                        self.received.append(choice.delta.content)
-                        yield choice.delta.content
-        content = "".join(self.received).strip()
-        if finish_reason is None or not content:
-            log.warning("llm_bad_response", reason="stream_cut" if finish_reason is None else "empty_content")
-            raise UpstreamError()
-        self.completion = Completion(content=content, model=model, finish_reason=finish_reason, usage=usage)
+        deadline = Deadline(self._timeout)
+        response = self._retries.run(lambda: self._connection.open(self._body, deadline), deadline)
+        self._response = response
+        answer = StreamedAnswer(self._model)
+        try:
+            with SocketWatchdog(response, self._timeout) as watchdog:
+                if self._cancelled.is_set():  # cancelled while connecting, before there was a socket to shut
+                    raise StreamCancelled()
+                with upstream_errors(lambda: watchdog.fired, cancelled=self._cancelled.is_set):
+                    for data in sse_data(response.iter_stream()):
+                        watchdog.touch()  # an event (content, reasoning or a tool call's piece) arrived
+                        piece = answer.add(data)
+                        if piece:
+                            self.received.append(piece)
+                            yield piece
+                        if answer.done and not delimited(response):
+                            break  # a close-delimited body ends when the server closes: no need to wait
+        finally:
+            response.close()
+        if self._cancelled.is_set():
+            raise StreamCancelled()
+        if watchdog.fired and not answer.done:  # a shut close-delimited body ends like a whole one
+            raise UpstreamTimeout()
+        self.completion = answer.completion()
         log_completion(self.completion, started, stream=True)
 
-    def _open(self, deadline: Deadline) -> openai.Stream[Any]:
-        params = self._client._request(self._messages, deadline, stream=True)
-        with upstream_errors(lambda: deadline.expired):
-            return self._client._client.chat.completions.create(**params)
+
+def delimited(response: httpcore2.Response) -> bool:
+    """Return whether a body's end is marked (Content-Length or chunked), so reading on to it keeps the connection."""
+    return any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in response.headers)
 
 
 @contextmanager
 def upstream_errors(timed_out: Callable[[], bool], cancelled: Callable[[], bool] = lambda: False) -> Iterator[None]:
-    """Turn SDK and transport exceptions raised inside into our UpstreamFailure errors."""
+    """Turn transport exceptions raised inside into our errors: a timeout if the deadline passed, else retryable."""
     try:
         yield
-    except UpstreamFailure:
-        raise
-    except Exception as error:
+    except (httpcore2.TimeoutException, *TRANSPORT_ERRORS) as error:
         if cancelled():
             raise StreamCancelled() from error
-        failure = translate_error(error, timed_out())
-        if failure is None:
-            raise
-        raise failure from error
-
-
-def translate_error(error: Exception, timed_out: bool) -> UpstreamFailure | None:
-    """Return our error for an SDK or transport exception (None: not an upstream failure)."""
-    transport_errors = (openai.APIConnectionError, httpx2.TransportError)
-    if isinstance(error, (openai.APITimeoutError, httpx2.TimeoutException)) or (
-        isinstance(error, transport_errors) and timed_out
-    ):
-        return UpstreamTimeout()
-    if isinstance(error, transport_errors):
+        if isinstance(error, httpcore2.TimeoutException) or timed_out():
+            raise UpstreamTimeout() from error
         log.warning("llm_connection_error", error_type=type(error).__name__)
-        return _mark(UpstreamError(), retryable=True)
-    if isinstance(error, openai.APIStatusError):
-        status = error.status_code
-        log.warning("llm_http_error", status=status, upstream_error=_error_summary(error.body))
-        if status in BUSY_STATUSES:
-            asked = _retry_after(error.response)
-            return _mark(UpstreamBusy(retry_after=asked or DEFAULT_BUSY_RETRY_AFTER), retryable=True, wait=asked)
-        if status in ACCOUNT_STATUSES:
-            return UpstreamUnavailable()
-        return _mark(UpstreamError(), retryable=status in RETRYABLE_STATUSES)
-    if isinstance(error, (openai.APIError, ValueError)):  # an error event mid-stream, or unreadable data
-        log.warning("llm_bad_response", reason=type(error).__name__)
-        return UpstreamError()
+        raise UpstreamError(retryable=True) from error
+
+
+def status_failure(status: int, headers: Sequence[tuple[bytes, bytes]], body: bytes) -> UpstreamFailure:
+    """Return our error for DeepSeek's non-200 answer."""
+    log.warning("llm_http_error", status=status, upstream_error=error_summary(body))
+    if status in BUSY_STATUSES:
+        asked = retry_after(headers)
+        return UpstreamBusy(retry_after=asked or DEFAULT_BUSY_RETRY_AFTER, wait=asked)
+    if status in ACCOUNT_STATUSES:
+        return UpstreamUnavailable()
+    return UpstreamError(retryable=status in RETRYABLE_STATUSES)
+
+
+def retry_after(headers: Sequence[tuple[bytes, bytes]]) -> int | None:
+    """Return DeepSeek's Retry-After in whole seconds (1..60), if it sent one."""
+    for name, value in headers:
+        if name.lower() == b"retry-after":
+            try:
+                return min(max(int(float(value)), 1), 60)
+            except ValueError:
+                return None
     return None
 
 
@@ -297,68 +354,9 @@ def log_completion(completion: Completion, started: float, *, stream: bool) -> N
         model=completion.model,
         stream=stream,
         finish_reason=completion.finish_reason,
+        tool_calls=len(completion.tool_calls),
         latency_ms=round((time.monotonic() - started) * 1000, 1),
         prompt_tokens=usage.prompt_tokens if usage else None,
         completion_tokens=usage.completion_tokens if usage else None,
         cache_hit_tokens=usage.cache_hit_tokens if usage else None,
     )
-
-
-def parse_completion(body: bytes, requested_model: str) -> Completion:
-    """Read a chat-completion body; anything that is not a usable answer is an UpstreamError.
-
-    The SDK hands back a non-JSON 200 body as a plain string instead of raising, so
-    the body is parsed and validated here.
-    """
-    try:
-        completion = ChatCompletion.model_validate(json.loads(body))
-        message = completion.choices[0].message
-    except (ValueError, pydantic.ValidationError, IndexError) as error:
-        log.warning("llm_bad_response", reason=type(error).__name__, body_bytes=len(body))
-        raise UpstreamError() from None
-    content = (message.content or "").strip()
-    if not content:  # e.g. a thinking model that spent its tokens on reasoning_content
-        log.warning("llm_bad_response", reason="empty_content", finish_reason=completion.choices[0].finish_reason)
-        raise UpstreamError()
-    return Completion(
-        content=content,
-        model=completion.model or requested_model,
-        finish_reason=completion.choices[0].finish_reason,
-        usage=usage_from(completion.usage),
-    )
-
-
-def usage_from(usage: Any) -> Usage | None:
-    """Return token counts from an SDK usage object, with DeepSeek's cache fields."""
-    if usage is None:
-        return None
-    extra = getattr(usage, "model_extra", None) or {}
-    return Usage(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        cache_hit_tokens=extra.get("prompt_cache_hit_tokens"),
-        cache_miss_tokens=extra.get("prompt_cache_miss_tokens"),
-    )
-
-
-def _mark(error: UpstreamFailure, *, retryable: bool, wait: int | None = None) -> UpstreamFailure:
-    """Note on the error whether a retry may help and how long DeepSeek asked us to wait."""
-    error.retryable = retryable  # type: ignore[attr-defined]
-    error.wait = wait  # type: ignore[attr-defined]
-    return error
-
-
-def _retry_after(response: httpx2.Response) -> int | None:
-    """Return DeepSeek's Retry-After in whole seconds (1..60), if it sent one."""
-    try:
-        seconds = int(float(response.headers.get("retry-after", "")))
-    except ValueError:
-        return None
-    return min(max(seconds, 1), 60)
-
-
-def _error_summary(body: object) -> str | None:
-    """Return DeepSeek's error message for the log, cut short; it never reaches a client."""
-    if isinstance(body, dict):
-        body = body.get("message", body)
-    return None if body is None else str(body)[:200]
