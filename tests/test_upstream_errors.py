@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 
 import pytest
 
+from tests import sse
 from tests.conftest import API_KEY, read_log
 from tests.deepseek_standin import Reply
 
@@ -41,14 +43,18 @@ def test_deepseek_busy_after_retries_is_503_upstream_busy(client, standin, statu
     assert len(standin.requests) == 3  # the first try and DEEPSEEK_MAX_RETRIES=2 retries
 
 
-def test_deepseek_retry_after_is_passed_on_to_the_client(make_app, standin):
+@pytest.mark.parametrize(
+    ("asked", "passed_on"),
+    [("17", "17"), ("0.4", "1"), ("600", "60"), ("Wed, 21 Oct 2026 07:28:00 GMT", "5")],  # seconds: 1..60, else 5
+)
+def test_deepseek_retry_after_is_passed_on_to_the_client(make_app, standin, asked, passed_on):
     client = make_app(DEEPSEEK_MAX_RETRIES=0).test_client()
-    standin.push(Reply(status=429, headers={"Retry-After": "17"}))
+    standin.push(Reply(status=429, headers={"Retry-After": asked}))
 
     response = chat(client)
 
     assert_chat_error(response, 503, "UPSTREAM_BUSY")
-    assert response.headers["Retry-After"] == "17"
+    assert response.headers["Retry-After"] == passed_on
 
 
 def test_a_retry_after_longer_than_the_deadline_is_not_waited_for(make_app, standin):
@@ -168,3 +174,68 @@ def test_the_api_key_never_reaches_the_log(client, standin, log_file):
     [failure] = [line for line in lines if line["event"] == "llm_http_error"]
     assert failure["status"] == 401 and failure["level"] == "warning"
     assert any(line["event"] == "llm_call" for line in lines)
+
+
+FRAMINGS = ["chunked", "length", "close"]  # how DeepSeek's body ends: last chunk, Content-Length, or connection close
+
+
+def stream_events(client, message="Do you sell organic kale?"):
+    return sse.parse(client.post("/api/v1/chat/stream", json={"message": message}).get_data(as_text=True))
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_an_answer_kept_alive_past_the_deadline_is_504_whatever_its_framing(make_app, standin, framing):
+    """A close-delimited body cut by the deadline ends like a whole one; the watchdog having fired decides."""
+    client = make_app(DEEPSEEK_TIMEOUT=0.8).test_client()
+    standin.push(Reply(keepalives=40, keepalive_interval=0.1, framing=framing))  # 4 s of blank lines
+
+    started = time.monotonic()
+    response = chat(client)
+    elapsed = time.monotonic() - started
+
+    assert_chat_error(response, 504, "UPSTREAM_TIMEOUT")
+    assert 0.7 < elapsed < 2.5
+    assert len(standin.requests) == 1  # a timeout is not retried
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_an_answer_in_time_is_read_whatever_its_framing(client, standin, framing):
+    standin.push(Reply(content="Yes, organic kale is in stock.", keepalives=3, framing=framing))
+
+    response = chat(client)
+
+    assert response.status_code == 200
+    assert response.get_json()["content"] == "Yes, organic kale is in stock."
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+@pytest.mark.parametrize(
+    ("stall", "reply"),
+    [
+        ("queued", Reply(keepalives=40, keepalive_interval=0.1)),  # `: keep-alive` for 4 s, no token
+        ("idle", Reply(content="Kale is in stock " * 2, chunk_size=17, chunk_delay=1.5)),  # 1.5 s between events
+    ],
+)
+def test_a_stream_stalled_past_the_deadline_ends_with_upstream_timeout(make_app, standin, framing, stall, reply):
+    """Queued: nothing but keep-alive comments; idle: the stream has begun, then no event comes in time."""
+    client = make_app(DEEPSEEK_TIMEOUT=0.8).test_client()
+    standin.push(dataclasses.replace(reply, framing=framing))
+
+    started = time.monotonic()
+    events = stream_events(client)
+
+    assert time.monotonic() - started < 3.0
+    kinds = [event.event for event in events if event.event != ":"]
+    assert kinds[0] == "meta" and kinds[-1] == "error"
+    assert events[-1].data["error"]["code"] == "UPSTREAM_TIMEOUT"
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_stream_in_time_is_whole_whatever_its_framing(client, standin, framing):
+    standin.push(Reply(content="Kale, chard and spinach are in stock.", chunk_size=6, keepalives=2, framing=framing))
+
+    events = stream_events(client)
+
+    assert events[-1].event == "done" and events[-1].data["source"] == "llm"
+    assert "".join(e.data["content"] for e in events if e.event == "delta") == "Kale, chard and spinach are in stock."
+
