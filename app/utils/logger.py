@@ -14,7 +14,9 @@ import sys
 import time
 import uuid
 from logging.handlers import RotatingFileHandler, WatchedFileHandler
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 from flask import Flask, Response, current_app, g, request
@@ -90,6 +92,11 @@ def init_request_logging(app: Flask) -> None:
     app.after_request(_log_request)
 
 
+def address_for_logs(address: str | None, config: Mapping[str, Any]) -> str | None:
+    """Return a client address as the logs show it: hashed when LOG_HASH_IP is on."""
+    return hash_address(address, config["LOG_HASH_SALT"]) if config["LOG_HASH_IP"] else address
+
+
 def _start_request() -> None:
     structlog.contextvars.clear_contextvars()
     supplied = request.headers.get(REQUEST_ID_HEADER, "")
@@ -101,17 +108,13 @@ def _start_request() -> None:
 def _log_request(response: Response) -> Response:
     started = g.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
-    config = current_app.config
-    client_ip = request.remote_addr
-    if config["LOG_HASH_IP"]:
-        client_ip = hash_address(client_ip, config["LOG_HASH_SALT"])
     log.info(
         "request",
         method=request.method,
         path=request.path,
         status=response.status_code,
         duration_ms=duration_ms,
-        client_ip=client_ip,
+        client_ip=address_for_logs(request.remote_addr, current_app.config),
     )
     if "request_id" in g:
         response.headers[REQUEST_ID_HEADER] = g.request_id

@@ -1,0 +1,67 @@
+"""The development server (`python run.py`): one log line per request, and LOG_HASH_IP followed everywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from app.utils.privacy import hash_address
+from tests.conftest import free_port, read_log, wait_for_port
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_development_server_logs_each_request_once_with_the_address_hashed(tmp_path):
+    port, log_file = free_port(), tmp_path / "app.log"
+    env = {
+        **os.environ,
+        "FLASK_ENV": "development",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
+        "DEEPSEEK_API_KEY": "",
+        "LOG_FILE": str(log_file),
+        "LOG_TO_STDOUT": "true",
+        "LOG_HASH_IP": "true",
+        "LOG_HASH_SALT": "pepper",
+        "PYTHONUNBUFFERED": "1",
+    }
+    # Its own session: the debug reloader starts a child, and both must go at the end.
+    server = subprocess.Popen([sys.executable, "run.py"], cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health") as response:
+            assert response.status == 200
+        with socket.create_connection(("127.0.0.1", port)) as connection:  # werkzeug logs a bad request line itself
+            connection.sendall(b"NONSENSE\r\n\r\n")
+            connection.recv(1024)
+        _wait_for(lambda: any(line.get("logger") == "werkzeug" and "400" in line["event"]
+                              for line in read_log(log_file)))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode()
+
+    hashed = hash_address("127.0.0.1", "pepper")
+    lines = read_log(log_file)
+    about_health = [line for line in lines if "/health" in json.dumps(line)]
+    assert [(line["event"], line.get("client_ip")) for line in about_health] == [("request", hashed)]
+    werkzeug_error = [line["event"] for line in lines if line.get("logger") == "werkzeug" and "400" in line["event"]]
+    assert werkzeug_error and all(event.startswith(f"{hashed} - - ") for event in werkzeug_error)
+    after_start = [line for line in lines if "Running on" not in line["event"]]
+    assert "127.0.0.1" not in json.dumps(after_start)
+    assert output.count('"event": "request"') == 1  # stdout has the same lines, once each
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
