@@ -8,16 +8,11 @@ A view may add fields to its own error bodies (the chat views add "content" and
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 import structlog
 from flask import Flask, Response, current_app, jsonify, request
-from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
-
-from app.extensions import limiter
 
 log = structlog.get_logger(__name__)
 
@@ -58,6 +53,18 @@ class Unauthorized(APIError):
     status_code = 401
     code = "UNAUTHORIZED"
     message = "Send a valid API key as 'Authorization: Bearer <key>'."
+
+
+class RateLimited(APIError):
+    status_code = 429
+    code = "RATE_LIMIT_429"
+    message = "You are sending messages too quickly."
+
+
+class RateLimitUnavailable(APIError):
+    status_code = 503
+    code = "RATE_LIMIT_UNAVAILABLE"
+    message = "We cannot take requests right now. Please try again in a moment."
 
 
 class ConversationNotFound(APIError):
@@ -147,14 +154,10 @@ def handle_api_error(error: APIError) -> Response:
 
 
 def handle_http_error(error: HTTPException) -> Response:
-    """Render a werkzeug HTTP error (404, 405, 413, 415, 429, ...) as JSON."""
+    """Render a werkzeug HTTP error (404, 405, 413, 415, ...) as JSON."""
     status = error.code or 500
     code, message = HTTP_ERRORS.get(status, (_code_from_name(error.name), error.description or error.name))
     headers = {key: value for key, value in error.get_headers() if key.lower() == "allow"}
-    if isinstance(error, RateLimitExceeded):
-        retry_after = _seconds_until_limit_resets()
-        headers["Retry-After"] = str(retry_after)
-        message = f"{message} Please try again in {retry_after} second{'s' if retry_after != 1 else ''}."
     return error_response(status, code, message, headers)
 
 
@@ -182,15 +185,6 @@ def _current_view() -> Any:
     if request.url_rule is None:
         return None
     return current_app.view_functions.get(request.endpoint or "")
-
-
-def _seconds_until_limit_resets() -> int:
-    """Return how long until the breached rate limit lets the client in again."""
-    try:
-        reset_at = limiter.current_limit.reset_at
-    except Exception:  # storage unreachable: give a sane default rather than fail the 429
-        return 60
-    return max(1, math.ceil(reset_at - time.time()))
 
 
 def _code_from_name(name: str) -> str:

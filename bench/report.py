@@ -21,7 +21,7 @@ LLM_GOAL = 180.0  # answers per second
 LLM_P99_GOAL = 1.2  # seconds
 OVERHEAD_GOAL = 0.005  # seconds, at the median
 FIRST_DELTA_GOAL = 0.050  # seconds
-PACKAGES = ("Flask", "gunicorn", "gevent", "httpcore2", "SQLAlchemy", "psycopg", "flask-limiter", "redis", "structlog",
+PACKAGES = ("Flask", "gunicorn", "gevent", "httpcore2", "SQLAlchemy", "psycopg", "limits", "redis", "structlog",
             "prometheus-client")
 
 

@@ -50,9 +50,12 @@ class Config:
     FORCE_HTTPS = True
     TRUSTED_PROXIES = 0
     API_KEYS = ""
-    RATE_LIMITS = "200/hour;50/minute"
+    RATE_LIMITS = "200/hour;50/minute"  # per client: an IPv4 address, or an IPv6 network (RATELIMIT_IPV6_PREFIX)
+    API_KEY_RATE_LIMITS = "10000/hour;1000/minute"  # per API key, on top of the client's: size it to the frontend
+    RATELIMIT_IPV6_PREFIX = 64  # IPv6 clients are counted per /64: one connection gets a whole /64
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_KEY_PREFIX = ""
+    RATELIMIT_FAIL_MODE = "open"  # storage unreachable: open counts in process memory, closed answers 503
     CORS_ORIGINS = ""  # comma-separated origins allowed to call /api/v1 from a browser; none by default
 
     # Operations
@@ -84,6 +87,7 @@ class TestingConfig(Config):
     TESTING = True
     FORCE_HTTPS = False
     RATE_LIMITS = "5 per minute"
+    API_KEY_RATE_LIMITS = "8 per minute"
 
 
 class ProductionConfig(Config):

@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from app import metrics
 from app.errors import Unauthorized
-from app.extensions import db, limiter
+from app.extensions import db
 from app.security.headers import plain_http_allowed
 
 log = structlog.get_logger(__name__)
@@ -37,7 +37,7 @@ def ready() -> tuple[Response, int]:
     """Report whether this instance can serve chats: database, rate-limit storage, DeepSeek key."""
     checks = {
         "database": _check(_database_answers),
-        "rate_limit_storage": _check(lambda: bool(limiter.storage.check())),
+        "rate_limit_storage": _check(current_app.extensions["rate_limits"].storage_answers),
         "deepseek": "ok" if current_app.config["DEEPSEEK_API_KEY"] else "not configured",
     }
     ok = all(state == "ok" for state in checks.values())

@@ -1,4 +1,4 @@
-"""Security for every response: proxies, headers (flask-talisman), rate limits (flask-limiter), API keys, CORS."""
+"""Security for every response: proxies, headers (flask-talisman), rate limits (limits), API keys, CORS."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Optional client keys: with API_KEYS set, /api/v1 requires `Authorization: Bearer <key>`.
 
-Keys are compared in constant time, every configured key each time. A valid key is also
-the client's rate-limit identity, so limits are per key; without keys they are per IP.
+Keys are compared in constant time, every configured key each time, once per request. A
+valid key has a rate-limit budget of its own (API_KEY_RATE_LIMITS), spent on top of the
+client's (see app/security/rate_limits.py).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import hashlib
 import hmac
 
 import structlog
-from flask import Flask, current_app, request
-from flask_limiter.util import get_remote_address
+from flask import Flask, current_app, g, request
 
 from app.errors import Unauthorized
 
@@ -33,14 +33,14 @@ def require_api_key() -> None:
     structlog.contextvars.bind_contextvars(api_key_id=key_id(key))
 
 
-def client_identity() -> str:
-    """Return who the rate limit counts for: the API key when a valid one is sent, else the client IP."""
-    key = valid_key() if current_app.extensions["api_keys"] else None
-    return f"key:{key_id(key)}" if key is not None else get_remote_address()
-
-
 def valid_key() -> bytes | None:
-    """Return the configured key the request presents as a bearer token, or None."""
+    """Return the configured key the request presents as a bearer token, or None; looked up once per request."""
+    if "api_key" not in g:
+        g.api_key = _presented_key() if current_app.extensions["api_keys"] else None
+    return g.api_key
+
+
+def _presented_key() -> bytes | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     presented = token.strip().encode()
     if scheme.lower() != "bearer" or not presented:

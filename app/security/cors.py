@@ -15,8 +15,6 @@ import re
 from flask import Flask, request
 from flask_cors import CORS
 
-from app.extensions import limiter
-
 API_RESOURCES = r"/api/v1/.*"
 EXPOSED_HEADERS = ["Retry-After", "X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
 METHODS = ["GET", "POST", "DELETE"]
@@ -57,7 +55,6 @@ def origin_pattern(origin: str) -> re.Pattern[str]:
     return re.compile(rf"{wildcard}\Z", re.IGNORECASE)
 
 
-@limiter.request_filter
 def is_preflight() -> bool:
-    """Tell the limiter not to count CORS preflights."""
+    """Return whether the request is a CORS preflight (the rate limits do not count those)."""
     return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers

@@ -1,53 +1,215 @@
-"""Rate limits per client, from flask-limiter, and the X-RateLimit-* headers.
+"""Rate limits for the API, counted with the `limits` library, and the X-RateLimit-* headers.
 
-RATE_LIMITS (e.g. "200/hour;50/minute") is one budget per client (API key, else IP)
-shared by every route under /api/v1, counted in a moving window in
-RATELIMIT_STORAGE_URI: `memory://` counts per process, `redis://` across processes and
-machines. If Redis becomes unreachable, requests are still served: each process counts
-in memory until Redis answers again, and flask-limiter logs a warning (never a 500).
+Every request to a rate-limited blueprint (/api/v1; CORS preflights excepted) spends:
+- RATE_LIMITS (e.g. "200/hour;50/minute") of its client's budget: the client is its IP
+  address, or for IPv6 its /RATELIMIT_IPV6_PREFIX network (default /64, what one home or
+  phone connection is given, so rotating addresses inside it gains nothing);
+- with a valid API key, API_KEY_RATE_LIMITS of that key's budget as well: the ceiling for
+  everything sent with the key.
+The client's budget is spent first, and a request it refuses costs the key nothing: one
+abuser behind a public frontend's key runs out of their own budget, not everyone's.
+
+Budgets are counted in moving windows in RATELIMIT_STORAGE_URI: `memory://` per process,
+`redis://` across processes and machines. When that storage stops answering,
+RATELIMIT_FAIL_MODE decides: `open` (the default) counts in the process's own memory
+until the storage answers again (tried every STORAGE_RETRY_SECONDS), `closed` refuses
+with 503 RATE_LIMIT_UNAVAILABLE. Either way one warning is logged per outage.
+
+Why not flask-limiter: it checks a request's limits sorted by window length, so a key's
+limit was spent by requests the client's limit then refused; and it keeps its storage,
+fallback and error settings on one process-wide object, so apps could not differ. Every
+step of a request's limits is here, in `RateLimits.spend`.
 """
 
 from __future__ import annotations
 
-import logging
+import ipaddress
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
-from flask import Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, g, request
+from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
-from app.extensions import limiter
+from app.errors import RateLimited, RateLimitUnavailable
+from app.security.api_keys import key_id, valid_key
+from app.security.cors import is_preflight
 
 log = structlog.get_logger(__name__)
 
+FAIL_MODES = ("open", "closed")
+STORAGE_RETRY_SECONDS = 5.0  # how often a process counting in memory tries its storage again
+REDIS_TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}  # fail over fast, never hang on Redis
 
-def api_rate_limits() -> str:
-    """Return the configured limits; read per request so each app uses its own config."""
-    return current_app.config["RATE_LIMITS"]
+
+@dataclass(frozen=True)
+class Budget:
+    """One limit of one budget: its item ("50/minute"), whose budget ("client" or "key") and for whom."""
+
+    item: RateLimitItem
+    scope: str
+    identity: str
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What a request's budgets say: the one closest to running out, and whether it ran out."""
+
+    limit: int
+    remaining: int
+    reset_at: int  # Unix time at which the window frees its oldest request
+    refused: bool
+
+    def retry_after(self) -> int:
+        """Return the seconds until this budget lets the client in again."""
+        return max(1, math.ceil(self.reset_at - time.time()))
+
+
+class RateLimits:
+    """One app's rate limits: its budgets, where they are counted, and what happens when that storage is away."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.client_limits = _limits_setting(config, "RATE_LIMITS")
+        self.key_limits = _limits_setting(config, "API_KEY_RATE_LIMITS")
+        self.key_prefix: str = config["RATELIMIT_KEY_PREFIX"]
+        self.fail_open = config["RATELIMIT_FAIL_MODE"] == "open"
+        uri: str = config["RATELIMIT_STORAGE_URI"]
+        options = REDIS_TIMEOUTS if uri.startswith(("redis", "rediss")) else {}
+        self.storage = storage_from_string(uri, wrap_exceptions=True, **options)
+        self.counter = MovingWindowRateLimiter(self.storage)
+        self.memory = MovingWindowRateLimiter(MemoryStorage())
+        self.storage_lost_at: float | None = None  # when the storage last failed, while it is away
+
+    def spend(self, client: str, key: str | None) -> Spent | None:
+        """Spend a request's budgets, the client's first; stop at the first one that is used up."""
+        budgets = [Budget(item, "client", client) for item in self.client_limits]
+        if key is not None:
+            budgets += [Budget(item, "key", key) for item in self.key_limits]
+        if not budgets:
+            return None
+        counter = self._counter()
+        try:
+            spent = self._spend(counter, budgets)
+        except StorageError as error:
+            self._storage_lost(error)
+            if not self.fail_open:
+                raise RateLimitUnavailable() from None
+            return self._spend(self.memory, budgets)
+        if counter is self.counter and self.storage_lost_at is not None:
+            self.storage_lost_at = None
+            log.info("rate_limit_storage_recovered")
+        return spent
+
+    def storage_answers(self) -> bool:
+        """Return whether the rate-limit storage answers right now."""
+        return bool(self.storage.check())
+
+    def _spend(self, counter: MovingWindowRateLimiter, budgets: list[Budget]) -> Spent:
+        for budget in budgets:
+            if not counter.hit(budget.item, *self._identifiers(budget)):
+                return self._state(counter, budget, refused=True)
+        states = [self._state(counter, budget, refused=False) for budget in budgets]
+        return min(states, key=lambda state: state.remaining)
+
+    def _state(self, counter: MovingWindowRateLimiter, budget: Budget, *, refused: bool) -> Spent:
+        reset_time, remaining = counter.get_window_stats(budget.item, *self._identifiers(budget))
+        return Spent(budget.item.amount, remaining, int(reset_time + 1), refused)
+
+    def _identifiers(self, budget: Budget) -> tuple[str, ...]:
+        ids = (budget.scope, budget.identity)
+        return (self.key_prefix, *ids) if self.key_prefix else ids
+
+    def _counter(self) -> MovingWindowRateLimiter:
+        """Return where to count: the storage, or memory while an open-mode storage is away and not due a retry."""
+        if self.storage_lost_at is None or not self.fail_open:
+            return self.counter
+        if time.monotonic() - self.storage_lost_at >= STORAGE_RETRY_SECONDS:
+            return self.counter  # try it again; a failure counts this request in memory and waits again
+        return self.memory
+
+    def _storage_lost(self, error: StorageError) -> None:
+        if self.storage_lost_at is None:
+            log.warning(
+                "rate_limit_storage_unreachable",
+                error_type=type(error.storage_error).__name__,
+                fail_mode="open" if self.fail_open else "closed",
+                detail="falling back to in-memory storage in this process until it answers again"
+                if self.fail_open else "refusing requests with RATE_LIMIT_UNAVAILABLE until it answers again",
+            )
+        self.storage_lost_at = time.monotonic()
 
 
 def init_rate_limits(app: Flask) -> None:
-    """Bind the limiter to the app, once, and add the rate-limit headers to limited responses."""
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # a storage failure must not become a 500
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis", "rediss")):
-        # Fail over within half a second instead of hanging every request on a dead Redis.
-        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_timeout": 0.5, "socket_connect_timeout": 0.5})
-    # Its "ratelimit exceeded" lines carry the client's address; 429s are in the request log anyway.
-    logging.getLogger("flask-limiter").setLevel(logging.WARNING)
-    app.after_request(add_rate_limit_headers)
-    limiter.init_app(app)
+    """Check the rate-limit settings and give the app its own limits and counters."""
+    mode = app.config["RATELIMIT_FAIL_MODE"]
+    if mode not in FAIL_MODES:
+        raise ValueError(f"RATELIMIT_FAIL_MODE must be open or closed, got {mode!r}")
+    prefix = app.config["RATELIMIT_IPV6_PREFIX"]
+    if not 1 <= prefix <= 128:
+        raise ValueError(f"RATELIMIT_IPV6_PREFIX must be a prefix length from 1 to 128, got {prefix!r}")
+    app.extensions["rate_limits"] = RateLimits(app.config)
+
+
+def rate_limited(blueprint: Blueprint) -> Blueprint:
+    """Make every route of the blueprint spend the client's and the API key's budgets, with their headers."""
+    blueprint.before_request(spend_budgets)
+    blueprint.after_request(add_rate_limit_headers)
+    return blueprint
+
+
+def spend_budgets() -> None:
+    """Spend this request's budgets; refuse it with 429 when one is used up."""
+    if is_preflight():  # the browser sends it on its own, before the request that counts
+        return
+    key = valid_key()
+    spent = current_app.extensions["rate_limits"].spend(client_network(), key_id(key) if key else None)
+    g.rate_limit = spent
+    if spent is not None and spent.refused:
+        seconds = spent.retry_after()
+        raise RateLimited(
+            f"{RateLimited.message} Please try again in {seconds} second{'s' if seconds != 1 else ''}.",
+            retry_after=seconds,
+        )
 
 
 def add_rate_limit_headers(response: Response) -> Response:
-    """Tell the client its limit, what is left and when the window resets."""
-    limit = limiter.current_limit
-    if limit is None:
-        return response
-    try:
-        reset_at, remaining = limit.reset_at, limit.remaining
-    except Exception:  # storage unreachable: the response matters more than its headers
-        log.exception("rate_limit_headers_failed")
-        return response
-    response.headers["X-RateLimit-Limit"] = str(limit.limit.amount)
-    response.headers["X-RateLimit-Remaining"] = str(remaining)
-    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    """Tell the client the limit closest to running out, what is left of it and when its window resets."""
+    spent: Spent | None = g.get("rate_limit")
+    if spent is not None:
+        response.headers["X-RateLimit-Limit"] = str(spent.limit)
+        response.headers["X-RateLimit-Remaining"] = str(spent.remaining)
+        response.headers["X-RateLimit-Reset"] = str(spent.reset_at)
     return response
+
+
+def client_network() -> str:
+    """Return whom the client budget counts for: the IPv4 address, or the IPv6 /RATELIMIT_IPV6_PREFIX network."""
+    address = request.remote_addr or "127.0.0.1"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:  # not an IP (a Unix socket): count it as it is
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # an IPv4 client seen through an IPv6 socket
+            return str(ip.ipv4_mapped)
+        prefix = current_app.config["RATELIMIT_IPV6_PREFIX"]
+        host_bits = 128 - prefix
+        return str(ipaddress.IPv6Network((int(ip) >> host_bits << host_bits, prefix)))
+    return str(ip)
+
+
+def _limits_setting(config: Mapping[str, Any], name: str) -> list[RateLimitItem]:
+    """Parse a limits setting ("200/hour;50/minute"; empty for none), naming it if it is wrong."""
+    value = config[name].strip()
+    if not value:
+        return []
+    try:
+        return parse_many(value)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error} (write it like 200/hour;50/minute)") from None
