@@ -3,6 +3,10 @@
 Under gunicorn, PROMETHEUS_MULTIPROC_DIR (set by gunicorn.conf.py) makes every worker
 write its samples to files there, and `exposition()` adds up all workers' files; without
 it (development, tests) the process's own registry is served.
+
+Every label takes values from a fixed set, whatever clients send: a request is labelled
+by its route's URL rule (or `unmatched`) and by its method if it is a standard one (or
+`other`), so no client can create series at will.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ import os
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
+UNMATCHED_ROUTE = "unmatched"
+OTHER_METHOD = "other"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 REQUESTS = Counter("http_requests_total", "HTTP requests by route, method and status.", ["route", "method", "status"])
@@ -34,8 +41,10 @@ DEEPSEEK_LATENCY = Histogram(
 DEEPSEEK_TOKENS = Counter("deepseek_tokens_total", "Tokens DeepSeek billed, by kind.", ["kind"])
 
 
-def count_request(route: str, method: str, status: int, seconds: float | None) -> None:
-    """Count one HTTP request, its time, and whether the rate limit refused it."""
+def record_request(route: str | None, method: str, status: int, seconds: float | None) -> None:
+    """Count one HTTP request by route rule and method, its time, and whether the rate limit refused it."""
+    route = route or UNMATCHED_ROUTE
+    method = method if method in HTTP_METHODS else OTHER_METHOD
     REQUESTS.labels(route, method, str(status)).inc()
     if seconds is not None:
         REQUEST_LATENCY.labels(route, method).observe(seconds)

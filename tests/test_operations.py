@@ -165,3 +165,36 @@ def test_operations_routes_are_not_under_the_api_key(make_app, path):
     client = make_app(API_KEYS="k1").test_client()
 
     assert client.get(path).status_code == 200
+
+
+def series(text: str, name: str) -> set[str]:
+    """Return the label sets of one metric's samples in Prometheus text."""
+    return {line.split(" ")[0] for line in text.splitlines() if line.startswith(name + "{")}
+
+
+def test_the_number_of_series_stays_bounded_whatever_clients_send(client):
+    def send_garbage(count, start):
+        for n in range(start, start + count):
+            client.open(f"/no/such/page/{n}", method=f"FOO{n}")
+            client.open("/health", method=f"BAR{n}")
+            client.open(f"/api/v1/conversations/{n}", method=f"X-{n}")
+
+    send_garbage(1, 0)
+    after_one = client.get("/metrics").get_data(as_text=True)
+    send_garbage(40, 1)
+    after_many = client.get("/metrics").get_data(as_text=True)
+
+    for name in ("http_requests_total", "http_request_duration_seconds_count"):
+        assert series(after_many, name) == series(after_one, name)
+    assert sample(after_many, "http_requests_total", route="unmatched", method="other", status="405") >= 41
+    assert sample(after_many, "http_requests_total", route="unmatched", method="other", status="404") >= 41
+    assert "FOO" not in after_many and "BAR" not in after_many and "X-1" not in after_many
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_standard_methods_keep_their_own_label(client, method):
+    client.open("/health", method=method)
+
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert any(f'method="{method}"' in line for line in series(text, "http_requests_total"))

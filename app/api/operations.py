@@ -56,12 +56,12 @@ def prometheus_metrics() -> Response:
 
 
 @operations_bp.after_app_request
-def count_request(response: Response) -> Response:
+def record_request_metrics(response: Response) -> Response:
     """Count every request of the app by route (the URL rule, not the raw path), method and status."""
     started = g.get("request_started")
-    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    metrics.count_request(route, request.method, response.status_code,
-                          time.perf_counter() - started if started is not None else None)
+    route = request.url_rule.rule if request.url_rule is not None else None
+    metrics.record_request(route, request.method, response.status_code,
+                           time.perf_counter() - started if started is not None else None)
     return response
 
 
