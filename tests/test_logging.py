@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import structlog
+from sqlalchemy import text
 
+from app.extensions import db
+from app.utils.logger import keyed_hash
 from tests.conftest import read_log
 from tests.deepseek_standin import Reply
 
@@ -20,9 +24,9 @@ def test_each_request_writes_one_json_line_with_its_fields(client, log_file):
     client.get("/nope")
 
     lines = request_lines(log_file)
-    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+    assert [(line["method"], line["route"], line["status"]) for line in lines] == [
         ("GET", "/health", 200),
-        ("GET", "/nope", 404),
+        ("GET", "unmatched", 404),
     ]
     for line in lines:
         assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
@@ -112,7 +116,7 @@ def test_log_to_stdout(make_app, capsys):
     make_app(LOG_FILE="", LOG_TO_STDOUT=True).test_client().get("/health")
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert any(line["event"] == "request" and line["path"] == "/health" for line in lines)
+    assert any(line["event"] == "request" and line["route"] == "/health" for line in lines)
 
 
 def test_services_log_through_structlog(client):
@@ -147,3 +151,55 @@ def test_production_logs_json_to_stdout_by_default():
 
     assert ProductionConfig.LOG_TO_STDOUT is True
     assert ProductionConfig.LOG_FILE == ""
+
+
+def test_request_lines_log_the_route_template_never_the_raw_path(client, log_file):
+    unknown = str(uuid.uuid4())
+
+    client.get(f"/api/v1/conversations/{unknown}")
+    client.delete(f"/api/v1/conversations/{unknown}")
+    client.get(f"/no/such/page/{unknown}")
+
+    routes = [(line["method"], line["route"]) for line in request_lines(log_file)]
+    assert routes == [("GET", "/api/v1/conversations/<conversation_id>"),
+                      ("DELETE", "/api/v1/conversations/<conversation_id>"), ("GET", "unmatched")]
+    assert unknown not in log_file.read_text(encoding="utf-8")
+
+
+def test_conversation_ids_are_logged_as_a_keyed_hash_only(make_app, standin, log_file):
+    client = make_app(LOG_HASH_SALT="pepper").test_client()
+    standin.push(Reply(content="Kale, yes."), Reply(content="Streamed kale."))
+
+    first = client.post("/api/v1/chat", json={"message": "kale?"}).get_json()["conversation_id"]
+    client.post("/api/v1/chat/stream", json={"message": "more kale?", "conversation_id": first}).get_data()
+    client.get(f"/api/v1/conversations/{first}")
+    client.delete(f"/api/v1/conversations/{first}")
+
+    hashed = keyed_hash(first, "pepper")
+    assert hashed != keyed_hash(first, "salt") and len(hashed) == 16
+    with_id = [line for line in read_log(log_file) if "conversation_id" in line]
+    assert {line["conversation_id"] for line in with_id} == {hashed}
+    assert {"request", "llm_call", "chat_stream_finished", "conversation_deleted"} <= {line["event"] for line in with_id}
+    assert first not in log_file.read_text(encoding="utf-8")
+
+
+def test_without_a_hash_key_production_warns_at_start(make_app, log_file):
+    make_app(FLASK_ENV="production", LOG_HASH_SALT="")
+    make_app(FLASK_ENV="production", LOG_HASH_SALT="a-long-random-secret")
+    make_app(LOG_HASH_SALT="")  # testing: no warning
+
+    [warning] = [line for line in read_log(log_file) if line["event"] == "log_hash_salt_missing"]
+    assert warning["level"] == "warning"
+
+
+def test_sql_errors_never_log_the_statement_parameters(app, log_file):
+    with app.app_context():
+        db.session.execute(text("DROP TABLE messages"))
+        db.session.commit()
+
+    response = app.test_client().post("/api/v1/chat", json={"message": "my secret kale question"})
+
+    assert response.status_code == 500
+    [logged] = [line for line in read_log(log_file) if line["event"] == "unhandled_exception"]
+    assert "no such table: messages" in logged["exception"]
+    assert "my secret kale question" not in log_file.read_text(encoding="utf-8")

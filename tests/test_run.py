@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from app.utils.privacy import hash_address
+from app.utils.logger import keyed_hash
 from tests.conftest import free_port, read_log, wait_for_port
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def test_the_development_server_logs_each_request_once_with_the_address_hashed(t
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
 
-    hashed = hash_address("127.0.0.1", "pepper")
+    hashed = keyed_hash("127.0.0.1", "pepper")
     lines = read_log(log_file)
     about_health = [line for line in lines if "/health" in json.dumps(line)]
     assert [(line["event"], line.get("client_ip")) for line in about_health] == [("request", hashed)]

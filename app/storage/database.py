@@ -19,7 +19,8 @@ def init_storage(app: Flask) -> None:
     """Bind the database (DATABASE_URL) and the migrations to the app."""
     url = app.config["DATABASE_URL"]
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a failed statement's error (and so its logged traceback) never shows message text.
+    options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30}  # wait for a writer instead of failing at once
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)

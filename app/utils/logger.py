@@ -3,25 +3,31 @@
 `configure_logging(app)` sends every record to LOG_FILE (size-rotated) and, when
 LOG_TO_STDOUT is set, to stdout. It replaces the handlers it installed before, so
 building many apps in one process (the tests do) neither leaks file handles nor
-duplicates lines. `init_request_logging(app)` writes one canonical line per request.
+duplicates lines. `init_request_logging(app)` writes one canonical line per request,
+with the route's URL rule (`/api/v1/conversations/<conversation_id>`), never the raw path.
+
+A conversation id is the only key to a conversation, so no line carries one: every
+`conversation_id` field, whoever logs it, is replaced by its keyed hash (HMAC with
+LOG_HASH_SALT), which still ties one conversation's lines together. Client addresses
+get the same hash when LOG_HASH_IP is on. Production warns at start without a key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 import sys
 import time
 import uuid
+from collections.abc import Mapping, MutableMapping
 from logging.handlers import RotatingFileHandler, WatchedFileHandler
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import structlog
 from flask import Flask, Response, current_app, g, request
-
-from app.utils.privacy import hash_address
 
 log = structlog.get_logger("app.request")
 
@@ -29,24 +35,44 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _OURS = "_greengrocer_handler"  # marks the handlers this module installed
 
-SHARED_PROCESSORS: list[structlog.typing.Processor] = [
-    structlog.contextvars.merge_contextvars,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.processors.TimeStamper(fmt="iso", utc=True),
-]
+
+
+def keyed_hash(value: str, key: str) -> str:
+    """Return a short keyed hash (HMAC-SHA256) of a value: the same for one key, meaningless without it."""
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+class HashConversationIds:
+    """A structlog processor: replace a line's `conversation_id` by its keyed hash."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        """Hash the line's conversation id, if it has one."""
+        value = event_dict.get("conversation_id")
+        if isinstance(value, str):
+            event_dict["conversation_id"] = keyed_hash(value, self.key)
+        return event_dict
 
 
 def configure_logging(app: Flask) -> None:
     """Route structlog and standard-library records, as JSON lines, to the configured outputs."""
+    shared_processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        HashConversationIds(app.config["LOG_HASH_SALT"]),
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=SHARED_PROCESSORS,
+        foreign_pre_chain=shared_processors,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -84,6 +110,12 @@ def configure_logging(app: Flask) -> None:
     root.setLevel(app.config["LOG_LEVEL"].upper())
     # One "HTTP Request: POST ..." line per DeepSeek call says less than our `llm_call` line.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
+    if app.config["ENV_NAME"] == "production" and not app.config["LOG_HASH_SALT"]:
+        log.warning(
+            "log_hash_salt_missing",
+            detail="LOG_HASH_SALT is empty: anyone who has a conversation id (or guesses a client address, "
+            "with LOG_HASH_IP) can find its lines in the logs; set it to a long random secret",
+        )
 
 
 def init_request_logging(app: Flask) -> None:
@@ -94,7 +126,9 @@ def init_request_logging(app: Flask) -> None:
 
 def address_for_logs(address: str | None, config: Mapping[str, Any]) -> str | None:
     """Return a client address as the logs show it: hashed when LOG_HASH_IP is on."""
-    return hash_address(address, config["LOG_HASH_SALT"]) if config["LOG_HASH_IP"] else address
+    if address is None or not config["LOG_HASH_IP"]:
+        return address
+    return keyed_hash(address, config["LOG_HASH_SALT"])
 
 
 def _start_request() -> None:
@@ -111,7 +145,7 @@ def _log_request(response: Response) -> Response:
     log.info(
         "request",
         method=request.method,
-        path=request.path,
+        route=request.url_rule.rule if request.url_rule is not None else "unmatched",
         status=response.status_code,
         duration_ms=duration_ms,
         client_ip=address_for_logs(request.remote_addr, current_app.config),
