@@ -7,6 +7,16 @@ import uuid
 
 import pytest
 
+from tests.deepseek_standin import Reply
+
+STRICT_CSP = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+def csp_directives(response):
+    """Return a response's Content-Security-Policy as {directive: value}."""
+    parts = [part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";")]
+    return {part[0]: part[1] if len(part) > 1 else "" for part in parts if part[0]}
+
 from tests.conftest import read_log
 
 
@@ -18,24 +28,42 @@ from tests.conftest import read_log
         ("post", "/api/v1/chat", {"message": ""}),
         ("get", "/nope", None),
         ("get", "/apispec_1.json", None),
+        ("get", "/", None),
+        ("get", "/api/v1/conversations/3fa85f64-5717-4562-b3fc-2c963f66afa6", None),
     ],
 )
 def test_every_response_carries_the_security_headers(client, method, path, body):
     response = getattr(client, method)(path, json=body)
 
-    assert response.headers["Content-Security-Policy"] == "default-src 'self'"
+    assert response.headers["Content-Security-Policy"] == STRICT_CSP
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in response.headers  # testing config: no HSTS
 
 
-def test_only_the_docs_page_gets_a_relaxed_csp(client):
-    csp = client.get("/apidocs/").headers["Content-Security-Policy"]
+def test_only_the_docs_page_gets_a_relaxed_csp_and_it_keeps_the_rest(client):
+    docs = client.get("/apidocs/")
+    csp = docs.headers["Content-Security-Policy"]
 
-    assert "img-src 'self' data:" in csp
-    assert "default-src 'self'" in csp
+    assert csp_directives(docs) == {
+        "default-src": "'self'", "img-src": "'self' data:",
+        "base-uri": "'none'", "form-action": "'self'", "frame-ancestors": "'none'",
+    }
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+def test_conversation_reads_and_every_api_answer_are_never_stored_by_caches(client, standin):
+    standin.push(Reply(content="Kale, yes."))
+    answer = client.post("/api/v1/chat", json={"message": "kale?"})
+    read = client.get(f"/api/v1/conversations/{answer.get_json()['conversation_id']}")
+    missing = client.get("/api/v1/conversations/3fa85f64-5717-4562-b3fc-2c963f66afa6")
+    stream = client.post("/api/v1/chat/stream", json={"message": "delivery hours"})
+
+    assert read.status_code == 200
+    assert [r.headers.get("Cache-Control") for r in (read, answer, missing)] == ["no-store"] * 3
+    assert stream.headers["Cache-Control"] == "no-cache"  # server-sent events say so themselves
+    assert "no-store" not in client.get("/health").headers.get("Cache-Control", "")
 
 
 def test_production_redirects_plain_http_and_sends_hsts(make_app):

@@ -21,7 +21,9 @@ def test_the_chat_page_is_html_under_the_strict_csp(page):
 
     assert response.status_code == 200
     assert response.mimetype == "text/html"
-    assert response.headers["Content-Security-Policy"] == "default-src 'self'"
+    assert response.headers["Content-Security-Policy"] == (
+        "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
 
 
 def test_the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere(page):
