@@ -1,13 +1,16 @@
 """Swagger UI at /apidocs and the OpenAPI spec at /apispec_1.json (flasgger).
 
 The spec is written out in `openapi.yaml`, one file that the tests hold against the
-routes and that schemathesis holds against the running app. Swagger UI comes from
-flasgger's own bundle; `templates/flasgger/index.html` replaces flasgger's page so
-that it loads no Google Fonts and runs no inline script, and only that page gets
-the CSP relaxations it needs (`docs_policy`).
+routes and that schemathesis holds against the running app. Swagger UI is a current
+swagger-ui-dist vendored in `app/vendor/swagger-ui/` (flasgger's own bundle is years
+old), served as flasgger's static folder at /flasgger_static/; `templates/flasgger/
+index.html` replaces flasgger's page so that it loads no Google Fonts and runs no
+inline script, and only that page gets the CSP relaxations it needs (`docs_policy`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from flasgger import Swagger
 from flask import Flask
@@ -16,6 +19,8 @@ from app.security.headers import docs_policy
 
 SPEC_ROUTE = "/apispec_1.json"
 DOCS_ROUTE = "/apidocs/"
+SWAGGER_UI_DIR = Path(__file__).resolve().parent.parent / "vendor" / "swagger-ui"
+SWAGGER_UI_VERSION = "5.35.0"  # npm's swagger-ui-dist; to update, see the README beside the files
 
 
 def init_docs(app: Flask) -> None:
@@ -32,6 +37,7 @@ def init_docs(app: Flask) -> None:
             }
         ],
         "static_url_path": "/flasgger_static",
+        "static_folder": str(SWAGGER_UI_DIR),
         "swagger_ui": True,
         "specs_route": DOCS_ROUTE,
         "title": "GreenGrocer Foods Support Chatbot API",
