@@ -70,7 +70,7 @@ class Config:
     LOG_FILE_ROTATION = "size"
     LOG_MESSAGES = False
     LOG_HASH_IP = False
-    LOG_HASH_SALT = ""
+    LOG_HASH_SALT = ""  # key of the hashes of client addresses and conversation ids in logs; set it in production
 
 
 class DevelopmentConfig(Config):

@@ -179,7 +179,8 @@ def test_conversation_ids_are_logged_as_a_keyed_hash_only(make_app, standin, log
     assert hashed != keyed_hash(first, "salt") and len(hashed) == 16
     with_id = [line for line in read_log(log_file) if "conversation_id" in line]
     assert {line["conversation_id"] for line in with_id} == {hashed}
-    assert {"request", "llm_call", "chat_stream_finished", "conversation_deleted"} <= {line["event"] for line in with_id}
+    events = {line["event"] for line in with_id}
+    assert {"request", "llm_call", "chat_stream_finished", "conversation_deleted"} <= events
     assert first not in log_file.read_text(encoding="utf-8")
 
 
