@@ -184,3 +184,12 @@ def test_fail_closed_refuses_with_503_while_redis_is_away(make_app, private_redi
 def test_bad_rate_limit_settings_stop_the_app_with_a_clear_error(log_file, setting, value, message):
     with pytest.raises(ValueError, match=message):
         create_app({"FLASK_ENV": "testing", "LOG_FILE": str(log_file), setting: value})
+
+
+def test_empty_limits_mean_no_limit(make_app):
+    client = make_app(RATE_LIMITS="", API_KEYS=KEY_ONE, API_KEY_RATE_LIMITS=" ").test_client()
+
+    responses = [chat(client, key=KEY_ONE) for _ in range(12)]
+
+    assert {response.status_code for response in responses} == {200}
+    assert "X-RateLimit-Limit" not in responses[-1].headers
