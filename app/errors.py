@@ -2,16 +2,18 @@
 
 Views and services raise `APIError` subclasses; werkzeug's HTTP errors and anything
 unexpected are turned into the same body: {"error": {"code": ..., "message": ...}}.
-A view may add fields to its own error bodies (the chat views add "content" and
-"metadata") by carrying an `error_extras(code, message) -> dict` attribute.
+An error carries its own extra body fields (`extra`, as apiflask's HTTPError does) and
+headers; whoever raises or catches it attaches them (the chat blueprint adds "content"
+and "metadata" to every error of its routes). Nothing is looked up from the view.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 log = structlog.get_logger(__name__)
@@ -24,11 +26,26 @@ class APIError(Exception):
     code = "INTERNAL_ERROR"
     message = "Something went wrong on our side. Please try again in a moment."
 
-    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message or self.message)
         if message:
             self.message = message
         self.retry_after = retry_after
+        self.headers: dict[str, str] = dict(headers or {})
+        self.extra: dict[str, Any] = dict(extra or {})  # more top-level fields of the error body
+
+    def response_headers(self) -> dict[str, str]:
+        """Return the headers of the error response: the error's own, and Retry-After if it has one."""
+        if self.retry_after:
+            return {**self.headers, "Retry-After": str(self.retry_after)}
+        return dict(self.headers)
 
 
 class InvalidRequest(APIError):
@@ -53,6 +70,10 @@ class Unauthorized(APIError):
     status_code = 401
     code = "UNAUTHORIZED"
     message = "Send a valid API key as 'Authorization: Bearer <key>'."
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        super().__init__(message, **details)
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
 
 
 class RateLimited(APIError):
@@ -138,53 +159,46 @@ HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+class HTTPError(APIError):
+    """A werkzeug HTTP error (404, 405, 413, 415, ...) in our words."""
+
+    def __init__(self, error: HTTPException) -> None:
+        status = error.code or 500
+        code, message = HTTP_ERRORS.get(status, (_code_from_name(error.name), error.description or error.name))
+        headers = {key: value for key, value in error.get_headers() if key.lower() == "allow"}
+        super().__init__(message, headers=headers)
+        self.status_code = status
+        self.code = code
+
+
 def register_error_handlers(app: Flask) -> None:
     """Give every error, ours, werkzeug's or unexpected, the one JSON shape."""
-    app.register_error_handler(APIError, handle_api_error)
-    app.register_error_handler(HTTPException, handle_http_error)
-    app.register_error_handler(Exception, handle_unexpected_error)
+    app.register_error_handler(Exception, handle_error)
 
 
-def handle_api_error(error: APIError) -> Response:
-    """Render an error raised by our own code."""
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
-    if isinstance(error, Unauthorized):
-        headers["WWW-Authenticate"] = 'Bearer realm="api"'
-    return error_response(error.status_code, error.code, error.message, headers)
+def handle_error(error: Exception) -> Response:
+    """Render any error as JSON (an unexpected one is logged with its traceback)."""
+    return error_response(api_error_for(error))
 
 
-def handle_http_error(error: HTTPException) -> Response:
-    """Render a werkzeug HTTP error (404, 405, 413, 415, ...) as JSON."""
-    status = error.code or 500
-    code, message = HTTP_ERRORS.get(status, (_code_from_name(error.name), error.description or error.name))
-    headers = {key: value for key, value in error.get_headers() if key.lower() == "allow"}
-    return error_response(status, code, message, headers)
-
-
-def handle_unexpected_error(error: Exception) -> Response:
-    """Log an unexpected error with its traceback and answer a bare 500."""
+def api_error_for(error: Exception) -> APIError:
+    """Return an error as one of ours: ours as it is, werkzeug's in our words, anything else a bare 500."""
+    if isinstance(error, APIError):
+        return error
+    if isinstance(error, HTTPException):
+        return HTTPError(error)
     log.exception("unhandled_exception", error_type=type(error).__name__)
-    return error_response(APIError.status_code, APIError.code, APIError.message)
+    return APIError()
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    """Build the JSON error response, with the view's own extra fields if it declares any."""
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    extras = getattr(_current_view(), "error_extras", None)
-    if extras is not None:
-        body.update(extras(code, message))
-    structlog.contextvars.bind_contextvars(error_code=code)
+def error_response(error: APIError) -> Response:
+    """Build the JSON error response: code and message, the error's extra fields, its headers."""
+    body: dict[str, Any] = {"error": {"code": error.code, "message": error.message}, **error.extra}
+    structlog.contextvars.bind_contextvars(error_code=error.code)
     response = jsonify(body)
-    response.status_code = status
-    response.headers.update(headers or {})
+    response.status_code = error.status_code
+    response.headers.update(error.response_headers())
     return response
-
-
-def _current_view() -> Any:
-    """Return the view function that matched this request, if any matched."""
-    if request.url_rule is None:
-        return None
-    return current_app.view_functions.get(request.endpoint or "")
 
 
 def _code_from_name(name: str) -> str:

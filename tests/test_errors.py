@@ -169,3 +169,39 @@ def test_other_http_errors_keep_the_json_shape(app):
     response = app.test_client().get("/teapot")
 
     assert_error(response, 418, "IM_A_TEAPOT")
+
+
+def test_an_error_carries_its_own_extra_fields_and_headers(app):
+    from app.errors import APIError
+
+    @app.get("/extra")
+    def extra():
+        raise APIError("Not now.", retry_after=7, headers={"X-Hint": "later"}, extra={"hint": "try later"})
+
+    response = app.test_client().get("/extra")
+
+    body = assert_error(response, 500, "INTERNAL_ERROR")
+    assert body == {"error": {"code": "INTERNAL_ERROR", "message": "Not now."}, "hint": "try later"}
+    assert response.headers["Retry-After"] == "7" and response.headers["X-Hint"] == "later"
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_conversation_errors_are_plain_errors_without_chat_fields(make_app, method):
+    client = make_app(API_KEYS="key-0123456789abcdef").test_client()
+    path = "/api/v1/conversations/3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+    unauthorized = getattr(client, method)(path)
+    unknown = getattr(client, method)(path, headers={"Authorization": "Bearer key-0123456789abcdef"})
+
+    assert set(assert_error(unauthorized, 401, "UNAUTHORIZED")) == {"error"}
+    assert set(assert_error(unknown, 404, "CONVERSATION_NOT_FOUND")) == {"error"}
+
+
+def test_chat_stream_errors_before_the_stream_carry_chat_fields(client, standin):
+    too_large = client.post("/api/v1/chat/stream", data=json.dumps({"message": "x" * 70000}),
+                            content_type="application/json")
+    not_json = client.post("/api/v1/chat/stream", data="hi", content_type="text/plain")
+
+    assert_chat_error(too_large, 413, "PAYLOAD_TOO_LARGE")
+    assert_chat_error(not_json, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert standin.requests == []

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.storage.models import Message
 from tests import sse
+from tests.conftest import read_log
 from tests.deepseek_standin import Reply
 
 
@@ -235,3 +236,21 @@ def test_the_rate_limit_is_a_json_429_before_the_stream(client):
     assert response.status_code == 429
     assert response.mimetype == "application/json"
     assert response.headers["Retry-After"]
+
+
+def test_an_unexpected_failure_mid_stream_is_an_internal_error_event_and_logged(app, client, standin, log_file,
+                                                                                 monkeypatch):
+    from app.services.chatbot_service import ChatbotService
+
+    def broken_save(self, turn, answer, *, interrupted=False):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ChatbotService, "save_answer", broken_save)
+
+    events = sse.parse(stream(client, "delivery hours").get_data(as_text=True))
+
+    assert [e.event for e in events] == ["meta", "delta", "error"]
+    assert events[-1].data["error"]["code"] == "INTERNAL_ERROR"
+    assert "disk on fire" not in str(events)
+    [logged] = [line for line in read_log(log_file) if line["event"] == "unhandled_exception"]
+    assert "RuntimeError: disk on fire" in logged["exception"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import structlog
-from flask import Flask
+from flask import Flask, current_app
 
 from app.extensions import db
 from app.services.chatbot_service import ChatbotService, HistoryLimits
@@ -42,6 +42,11 @@ def init_services(app: Flask) -> None:
         heartbeat_seconds=config["STREAM_HEARTBEAT_SECONDS"],
         support_contact=config["SUPPORT_CONTACT"],
     )
+
+
+def chatbot_service() -> ChatbotService:
+    """Return the current app's chat service (the one accessor every blueprint uses)."""
+    return current_app.extensions["chatbot"]
 
 
 def build_faq_index(app: Flask) -> FaqIndex:

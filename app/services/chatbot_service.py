@@ -126,7 +126,7 @@ class ChatbotService:
         except Exception as error:
             self.fail(turn, as_api_error(error))
             raise
-        self._store_answer(turn, answer)
+        self.save_answer(turn, answer)
         return answer
 
     def stream(self, turn: Turn) -> AnswerStream:
@@ -195,7 +195,7 @@ class ChatbotService:
     def keep_interrupted(self, turn: Turn, partial: str) -> None:
         """Store the part of a model answer that was written before it was cut short, if any."""
         if partial:
-            self._store_answer(turn, Answer(partial, "llm", self.llm.model if self.llm else None), interrupted=True)
+            self.save_answer(turn, Answer(partial, "llm", self.llm.model if self.llm else None), interrupted=True)
 
     def _faq_answer(self, turn: Turn) -> Answer | None:
         match = self.faq.match(turn.message)
@@ -210,7 +210,8 @@ class ChatbotService:
         completion = self.llm.complete(self.prompt(turn))
         return Answer(content=completion.content, source="llm", model=completion.model, usage=completion.usage)
 
-    def _store_answer(self, turn: Turn, answer: Answer, *, interrupted: bool = False) -> None:
+    def save_answer(self, turn: Turn, answer: Answer, *, interrupted: bool = False) -> None:
+        """Store an answer with its source, model and token usage; count it unless it was cut short."""
         if not interrupted:
             ANSWERS.labels(answer.source).inc()
         usage = answer.usage
@@ -254,7 +255,7 @@ class AnswerStream:
             self.answer = yield from self._model_answer()
         if self.answer.source != "llm":  # an FAQ answer, or the fallback: one piece, not yet sent
             yield self.answer.content
-        self._service._store_answer(self.turn, self.answer)
+        self._service.save_answer(self.turn, self.answer)
 
     def _model_answer(self) -> Generator[str | None, None, Answer]:
         """Yield the model's pieces as they come; return its answer, or the FAQ fallback if it failed before writing."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, jsonify
+from flask import Blueprint, Response, jsonify
 
-from app.api.v1 import v1_bp
-from app.api.v1.chat import chatbot
+from app.services import chatbot_service
+
+conversations_bp = Blueprint("conversations", __name__)
 
 
 def iso(moment: datetime) -> str:
@@ -15,10 +16,10 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
-@v1_bp.get("/conversations/<conversation_id>")
+@conversations_bp.get("/conversations/<conversation_id>")
 def get_conversation(conversation_id: str) -> Response:
     """Return a conversation with all its messages, oldest first."""
-    conversation, messages = chatbot().transcript(conversation_id)
+    conversation, messages = chatbot_service().transcript(conversation_id)
     return jsonify(
         conversation_id=conversation.id,
         created_at=iso(conversation.created_at),
@@ -36,8 +37,8 @@ def get_conversation(conversation_id: str) -> Response:
     )
 
 
-@v1_bp.delete("/conversations/<conversation_id>")
+@conversations_bp.delete("/conversations/<conversation_id>")
 def delete_conversation(conversation_id: str) -> Response:
     """Erase a conversation and every message in it (a privacy request)."""
-    chatbot().forget(conversation_id)
+    chatbot_service().forget(conversation_id)
     return Response(status=204)
