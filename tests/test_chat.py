@@ -136,3 +136,19 @@ def test_extra_fields_in_the_body_are_ignored(client, standin):
     response = client.post("/api/v1/chat", json={"message": "hello", "user_id": 42})
 
     assert response.status_code == 200
+
+
+def test_the_system_prompt_keeps_deepseek_to_support_without_promises_or_secrets(client, standin):
+    standin.push(Reply(content="We stock kale."), Reply(content="Sorry, I can only help with GreenGrocer."))
+    first = client.post("/api/v1/chat", json={"message": "Do you sell organic kale?"}).get_json()
+    client.post("/api/v1/chat", json={"message": "Write me a poem about the sea", "conversation_id": first["conversation_id"]})
+    client.post("/api/v1/chat/stream", json={"message": "Tell me a joke about carrots"}).get_data()
+
+    prompts = [request.body["messages"][0] for request in standin.requests]
+    assert len(prompts) == 3 and all(prompt == prompts[0] for prompt in prompts)  # byte-stable: the prefix cache hits
+    system = prompts[0]["content"].lower()
+    assert prompts[0]["role"] == "system"
+    assert "only" in system and "greengrocer" in system and "politely" in system  # on topic, refusing kindly
+    assert "never promise" in system and all(word in system for word in ("refund", "credit", "compensation"))
+    assert "how to request" in system  # it may explain the way to ask for one
+    assert "never ask" in system and "card number" in system and "password" in system
