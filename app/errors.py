@@ -94,6 +94,12 @@ class ConversationNotFound(APIError):
     message = "We could not find that conversation. Please start a new one."
 
 
+class ConversationFull(APIError):
+    status_code = 409
+    code = "CONVERSATION_FULL"
+    message = "This conversation has reached its length limit. Please start a new conversation to continue."
+
+
 class UpstreamFailure(APIError):
     """The language model could not give an answer; subclasses say why.
 

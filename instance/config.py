@@ -43,6 +43,7 @@ class Config:
     DATABASE_URL = "sqlite:///chatbot.db"  # relative SQLite paths live in instance/
     HISTORY_MAX_MESSAGES = 20
     HISTORY_MAX_CHARS = 12000
+    MAX_TURNS_PER_CONVERSATION = 100  # questions per conversation; past it, 409 CONVERSATION_FULL
     CONVERSATION_RETENTION_DAYS = 30
     STREAM_HEARTBEAT_SECONDS = 15.0
 

@@ -304,3 +304,27 @@ def test_purge_refuses_a_negative_age(app):
     result = app.test_cli_runner().invoke(args=["conversations", "purge", "--older-than-days", "-1"])
 
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("path", ["/api/v1/chat", "/api/v1/chat/stream"])
+def test_past_the_turn_limit_a_conversation_is_full_and_nothing_is_stored(make_app, standin, path):
+    app = make_app(MAX_TURNS_PER_CONVERSATION=2, RATE_LIMITS="100/minute")
+    client = app.test_client()
+    cid = ask(client, "delivery hours").get_json()["conversation_id"]
+    standin.push(*[Reply(status=500)] * 3)
+    assert ask(client, "kale?", cid).status_code == 502  # a failed turn is a turn too
+    stored = count(app, Message)
+
+    refused = client.post(path, json={"message": "order status", "conversation_id": cid})
+
+    assert refused.status_code == 409 and refused.mimetype == "application/json"
+    body = refused.get_json()
+    assert body["error"]["code"] == "CONVERSATION_FULL"
+    assert "new conversation" in body["error"]["message"]
+    assert body["content"] == body["error"]["message"] and body["metadata"]["error_code"] == "CONVERSATION_FULL"
+    assert count(app, Message) == stored
+    assert ask(client, "order status").status_code == 200  # a new conversation is welcome
+
+
+def test_the_default_turn_limit_is_100(app):
+    assert app.config["MAX_TURNS_PER_CONVERSATION"] == 100

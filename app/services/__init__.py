@@ -41,6 +41,7 @@ def init_services(app: Flask) -> None:
         history=HistoryLimits(config["HISTORY_MAX_MESSAGES"], config["HISTORY_MAX_CHARS"]),
         heartbeat_seconds=config["STREAM_HEARTBEAT_SECONDS"],
         support_contact=config["SUPPORT_CONTACT"],
+        max_turns=config["MAX_TURNS_PER_CONVERSATION"],
     )
 
 

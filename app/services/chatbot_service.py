@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from app.errors import APIError, ConversationNotFound, LLMNotConfigured, UpstreamFailure
+from app.errors import APIError, ConversationFull, ConversationNotFound, LLMNotConfigured, UpstreamFailure
 from app.metrics import ANSWERS
 from app.services.faq import FaqIndex, FaqMatch
 from app.services.llm import LLMClient, Message, Usage
@@ -92,6 +92,7 @@ class ChatbotService:
         heartbeat_seconds: float = 15.0,
         system_prompt: str = SYSTEM_PROMPT,
         support_contact: str = "",
+        max_turns: int = 100,
     ) -> None:
         self.faq = faq
         self.llm = llm
@@ -100,6 +101,7 @@ class ChatbotService:
         self.heartbeat_seconds = heartbeat_seconds
         self.system_prompt = system_prompt
         self.support_contact = support_contact
+        self.max_turns = max_turns
 
     def begin(self, message: str, conversation_id: str | None = None) -> Turn:
         """Store the question, in its conversation (a new one without an id), and return the turn.
@@ -110,8 +112,11 @@ class ChatbotService:
         if conversation_id is None:  # a new conversation and its question, in one transaction
             conversation_id, question_id = self.store.start(message)
             return Turn(conversation_id, question_id, message)
-        if not (is_conversation_id(conversation_id) and self.store.exists(conversation_id)):
+        asked = self.store.questions_asked(conversation_id) if is_conversation_id(conversation_id) else None
+        if asked is None:
             raise ConversationNotFound()  # unknown or malformed: 404, never a new conversation
+        if asked >= self.max_turns:
+            raise ConversationFull()  # refused before anything is stored
         history: list[Message] = []
         limits = self.history
         for question, answer in self.store.recent_turns(conversation_id, limits.max_messages, limits.max_chars):

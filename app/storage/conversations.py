@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.storage.models import Conversation, Message, utcnow
@@ -26,7 +26,15 @@ OPTIONAL_MESSAGE_COLUMNS = (
 # An UPDATE without values() sets the columns named in its parameters (last_message_at, error_code).
 TOUCH_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
 MARK_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id"))
-CONVERSATION_EXISTS = select(CONVERSATIONS.c.id).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+QUESTIONS_ASKED = (  # the conversation's id and how many questions it holds; no row when there is none
+    select(
+        CONVERSATIONS.c.id,
+        select(func.count())
+        .where(MESSAGES.c.conversation_id == CONVERSATIONS.c.id, MESSAGES.c.role == "user")
+        .scalar_subquery()
+        .label("questions"),
+    ).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+)
 RECENT_MESSAGES = (  # what decides which turns are resent: no Message objects, no identity map
     select(MESSAGES.c.id, MESSAGES.c.role, MESSAGES.c.content, MESSAGES.c.error_code, MESSAGES.c.interrupted)
     .where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
@@ -80,10 +88,10 @@ class ConversationStore:
         """Return the conversation, or None when there is none with that id."""
         return self.session.get(Conversation, conversation_id)
 
-    def exists(self, conversation_id: str) -> bool:
-        """Return whether a conversation with that id is stored (its id only; nothing is loaded)."""
-        found = self.session.connection().execute(CONVERSATION_EXISTS, {"conversation_id": conversation_id})
-        return found.first() is not None
+    def questions_asked(self, conversation_id: str) -> int | None:
+        """Return how many questions (user messages) a conversation holds; None when there is no such conversation."""
+        found = self.session.connection().execute(QUESTIONS_ASKED, {"conversation_id": conversation_id}).first()
+        return None if found is None else int(found.questions)
 
     def add_message(self, conversation_id: str, role: str, content: str, **fields: object) -> int:
         """Store a message, mark its conversation active (one INSERT, one UPDATE), and return its id."""
