@@ -103,19 +103,19 @@ class ChatbotService:
         self.support_contact = support_contact
         self.max_turns = max_turns
 
-    def begin(self, message: str, conversation_id: str | None = None) -> Turn:
-        """Store the question, in its conversation (a new one without an id), and return the turn.
+    def begin(self, message: str, conversation_id: str | None = None, owner: str | None = None) -> Turn:
+        """Store the question, in its conversation (a new one, owned by `owner`, without an id), and return the turn.
 
         The history is read here, before the question is committed, so no database
         connection is held while the model answers.
         """
         if conversation_id is None:  # a new conversation and its question, in one transaction
-            conversation_id, question_id = self.store.start(message)
+            conversation_id, question_id = self.store.start(message, owner)
             return Turn(conversation_id, question_id, message)
-        asked = self.store.questions_asked(conversation_id) if is_conversation_id(conversation_id) else None
-        if asked is None:
-            raise ConversationNotFound()  # unknown or malformed: 404, never a new conversation
-        if asked >= self.max_turns:
+        summary = self.store.summary(conversation_id) if is_conversation_id(conversation_id) else None
+        if summary is None or not may_access(summary.owner_key_id, owner):
+            raise ConversationNotFound()  # unknown, malformed or another key's: 404, never a new conversation
+        if summary.questions >= self.max_turns:
             raise ConversationFull()  # refused before anything is stored
         history: list[Message] = []
         limits = self.history
@@ -170,22 +170,22 @@ class ChatbotService:
             content=match.entry.answer + (contact if self.support_contact else ""), source="faq_fallback", model=None
         )
 
-    def conversation(self, conversation_id: str) -> Conversation:
-        """Return a conversation; a malformed or unknown id is ConversationNotFound."""
+    def conversation(self, conversation_id: str, owner: str | None = None) -> Conversation:
+        """Return a conversation `owner` may see; a malformed, unknown or another key's id is ConversationNotFound."""
         conversation = self.store.get(conversation_id) if is_conversation_id(conversation_id) else None
-        if conversation is None:
+        if conversation is None or not may_access(conversation.owner_key_id, owner):
             raise ConversationNotFound()
         return conversation
 
-    def transcript(self, conversation_id: str) -> tuple[Conversation, list[StoredMessage]]:
+    def transcript(self, conversation_id: str, owner: str | None = None) -> tuple[Conversation, list[StoredMessage]]:
         """Return a conversation and its messages, oldest first; ConversationNotFound as `conversation()`."""
-        conversation = self.conversation(conversation_id)
+        conversation = self.conversation(conversation_id, owner)
         return conversation, self.store.messages(conversation.id)
 
-    def forget(self, conversation_id: str) -> None:
-        """Delete a conversation and every trace of it."""
-        if not is_conversation_id(conversation_id) or not self.store.delete(conversation_id):
-            raise ConversationNotFound()
+    def forget(self, conversation_id: str, owner: str | None = None) -> None:
+        """Delete a conversation `owner` may see, and every trace of it; ConversationNotFound as `conversation()`."""
+        self.conversation(conversation_id, owner)
+        self.store.delete(conversation_id)  # gone either way, should another request have deleted it meanwhile
         log.info("conversation_deleted", conversation_id=conversation_id)
 
     def prompt(self, turn: Turn) -> list[Message]:
@@ -304,6 +304,11 @@ class AnswerStream:
 def as_api_error(error: Exception) -> APIError:
     """Return the error as recorded on a failed question: ours as it is, anything else INTERNAL_ERROR."""
     return error if isinstance(error, APIError) else APIError()
+
+
+def may_access(owner_key_id: str | None, key_id: str | None) -> bool:
+    """Return whether a client with that API key id may use a conversation: its owner's, or one without owner."""
+    return owner_key_id is None or owner_key_id == key_id
 
 
 def is_conversation_id(value: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -26,9 +27,9 @@ OPTIONAL_MESSAGE_COLUMNS = (
 # An UPDATE without values() sets the columns named in its parameters (last_message_at, error_code).
 TOUCH_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
 MARK_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id"))
-QUESTIONS_ASKED = (  # the conversation's id and how many questions it holds; no row when there is none
+CONVERSATION_SUMMARY = (  # its owner and how many questions it holds; no row when there is none
     select(
-        CONVERSATIONS.c.id,
+        CONVERSATIONS.c.owner_key_id,
         select(func.count())
         .where(MESSAGES.c.conversation_id == CONVERSATIONS.c.id, MESSAGES.c.role == "user")
         .scalar_subquery()
@@ -41,6 +42,14 @@ RECENT_MESSAGES = (  # what decides which turns are resent: no Message objects, 
     .order_by(MESSAGES.c.id.desc())
     .limit(bindparam("scan"))
 )
+
+@dataclass(frozen=True)
+class ConversationSummary:
+    """What decides whether a question may join a conversation: its owner and its length."""
+
+    owner_key_id: str | None
+    questions: int
+
 
 MessageLike = TypeVar("MessageLike")  # a Message, or a row with its role, content, error_code and interrupted
 
@@ -56,24 +65,25 @@ class ConversationStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def create(self) -> str:
+    def create(self, owner_key_id: str | None = None) -> str:
         """Start a conversation and return its id, a random UUID4."""
-        conversation_id = self._new_conversation(utcnow())
+        conversation_id = self._new_conversation(utcnow(), owner_key_id)
         self.session.commit()
         return conversation_id
 
-    def start(self, first_message: str) -> tuple[str, int]:
+    def start(self, first_message: str, owner_key_id: str | None = None) -> tuple[str, int]:
         """Start a conversation with its first (user) message, in one transaction; return both ids."""
         now = utcnow()
-        conversation_id = self._new_conversation(now)
+        conversation_id = self._new_conversation(now, owner_key_id)
         message_id = self._insert_message(conversation_id, "user", first_message, now)
         self.session.commit()
         return conversation_id, message_id
 
-    def _new_conversation(self, now: datetime) -> str:
+    def _new_conversation(self, now: datetime, owner_key_id: str | None) -> str:
         conversation_id = str(uuid.uuid4())
         self.session.connection().execute(
-            NEW_CONVERSATION, {"id": conversation_id, "created_at": now, "last_message_at": now}
+            NEW_CONVERSATION,
+            {"id": conversation_id, "owner_key_id": owner_key_id, "created_at": now, "last_message_at": now},
         )
         return conversation_id
 
@@ -88,10 +98,10 @@ class ConversationStore:
         """Return the conversation, or None when there is none with that id."""
         return self.session.get(Conversation, conversation_id)
 
-    def questions_asked(self, conversation_id: str) -> int | None:
-        """Return how many questions (user messages) a conversation holds; None when there is no such conversation."""
-        found = self.session.connection().execute(QUESTIONS_ASKED, {"conversation_id": conversation_id}).first()
-        return None if found is None else int(found.questions)
+    def summary(self, conversation_id: str) -> ConversationSummary | None:
+        """Return a conversation's owner and how many questions it holds; None when there is no such conversation."""
+        found = self.session.connection().execute(CONVERSATION_SUMMARY, {"conversation_id": conversation_id}).first()
+        return None if found is None else ConversationSummary(found.owner_key_id, int(found.questions))
 
     def add_message(self, conversation_id: str, role: str, content: str, **fields: object) -> int:
         """Store a message, mark its conversation active (one INSERT, one UPDATE), and return its id."""

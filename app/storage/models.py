@@ -37,11 +37,16 @@ class Base(DeclarativeBase):
 
 
 class Conversation(Base):
-    """A conversation: its random id is the only key a client holds to it."""
+    """A conversation: its random id is the only key a client holds to it.
+
+    One started with an API key belongs to that key: `owner_key_id` is the key's short,
+    non-secret id (never the key), and only that key may read, continue or delete it.
+    """
 
     __tablename__ = "conversations"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_key_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from app.api import sse
 from app.api.v1.answers import answer_events, log_exchange, response_metadata, with_chat_fields
+from app.api.v1.owners import requesting_key_id
 from app.api.v1.schemas import read_chat_request
 from app.errors import api_error_for, error_response
 from app.services import chatbot_service
@@ -24,7 +25,7 @@ def chat_error(error: Exception) -> Response:
 def begin_turn() -> Turn:
     """Validate the request and store its question in its conversation."""
     question = read_chat_request(current_app.config["MAX_MESSAGE_CHARS"])
-    turn = chatbot_service().begin(question.message, question.conversation_id)
+    turn = chatbot_service().begin(question.message, question.conversation_id, requesting_key_id())
     structlog.contextvars.bind_contextvars(conversation_id=turn.conversation_id)
     return turn
 

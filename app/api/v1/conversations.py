@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, jsonify
 
+from app.api.v1.owners import requesting_key_id
 from app.services import chatbot_service
 
 conversations_bp = Blueprint("conversations", __name__)
@@ -19,7 +20,7 @@ def iso(moment: datetime) -> str:
 @conversations_bp.get("/conversations/<conversation_id>")
 def get_conversation(conversation_id: str) -> Response:
     """Return a conversation with all its messages, oldest first."""
-    conversation, messages = chatbot_service().transcript(conversation_id)
+    conversation, messages = chatbot_service().transcript(conversation_id, requesting_key_id())
     return jsonify(
         conversation_id=conversation.id,
         created_at=iso(conversation.created_at),
@@ -40,5 +41,5 @@ def get_conversation(conversation_id: str) -> Response:
 @conversations_bp.delete("/conversations/<conversation_id>")
 def delete_conversation(conversation_id: str) -> Response:
     """Erase a conversation and every message in it (a privacy request)."""
-    chatbot_service().forget(conversation_id)
+    chatbot_service().forget(conversation_id, requesting_key_id())
     return Response(status=204)
