@@ -19,9 +19,8 @@ from app.errors import APIError, ConversationFull, ConversationNotFound, LLMNotC
 from app.metrics import ANSWERS
 from app.services.faq import FaqIndex, FaqMatch
 from app.services.llm import LLMClient, Message, Usage
-from app.storage.conversations import ConversationStore
+from app.storage.conversations import ConversationStore, MessagePage, MessageWindow
 from app.storage.models import Conversation
-from app.storage.models import Message as StoredMessage
 from app.utils.streams import with_heartbeats
 
 log = structlog.get_logger(__name__)
@@ -177,10 +176,12 @@ class ChatbotService:
             raise ConversationNotFound()
         return conversation
 
-    def transcript(self, conversation_id: str, owner: str | None = None) -> tuple[Conversation, list[StoredMessage]]:
-        """Return a conversation and its messages, oldest first; ConversationNotFound as `conversation()`."""
+    def transcript(
+        self, conversation_id: str, owner: str | None = None, window: MessageWindow = MessageWindow()
+    ) -> tuple[Conversation, MessagePage]:
+        """Return a conversation and a page of its messages; ConversationNotFound as `conversation()`."""
         conversation = self.conversation(conversation_id, owner)
-        return conversation, self.store.messages(conversation.id)
+        return conversation, self.store.page(conversation.id, window)
 
     def forget(self, conversation_id: str, owner: str | None = None) -> None:
         """Delete a conversation `owner` may see, and every trace of it; ConversationNotFound as `conversation()`."""

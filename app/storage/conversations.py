@@ -51,6 +51,23 @@ class ConversationSummary:
     questions: int
 
 
+@dataclass(frozen=True)
+class MessageWindow:
+    """Which page of a conversation to read: up to `limit` messages, newer than `after` or older than `before`."""
+
+    limit: int = 100
+    before: int | None = None
+    after: int | None = None
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    """A page of messages, oldest first, and whether more lie beyond it (older, or newer with `after`)."""
+
+    messages: list[Message]
+    has_more: bool
+
+
 MessageLike = TypeVar("MessageLike")  # a Message, or a row with its role, content, error_code and interrupted
 
 
@@ -120,6 +137,23 @@ class ConversationStore:
         """Return every message of a conversation, oldest first."""
         query = select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
         return list(self.session.scalars(query))
+
+    def page(self, conversation_id: str, window: MessageWindow) -> MessagePage:
+        """Return one page of a conversation's messages, oldest first, and whether more lie beyond it.
+
+        With `after`, the oldest messages newer than it (and older than `before`, if given;
+        more lie newer); otherwise the newest messages older than `before` (more lie older).
+        """
+        query = select(Message).where(Message.conversation_id == conversation_id).limit(window.limit + 1)
+        if window.before is not None:
+            query = query.where(Message.id < window.before)
+        if window.after is not None:
+            query = query.where(Message.id > window.after).order_by(Message.id)
+        else:
+            query = query.order_by(Message.id.desc())
+        found = list(self.session.scalars(query))
+        messages = found[: window.limit]
+        return MessagePage(messages if window.after is not None else messages[::-1], len(found) > window.limit)
 
     def recent_turns(self, conversation_id: str, max_messages: int, max_chars: int) -> list[tuple[Row, Row]]:
         """Return the newest complete turns (question and full answer) that fit both limits, oldest first.
