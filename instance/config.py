@@ -42,7 +42,7 @@ class Config:
     # Conversations
     DATABASE_URL = "sqlite:///chatbot.db"  # relative SQLite paths live in instance/
     HISTORY_MAX_MESSAGES = 20
-    HISTORY_MAX_CHARS = 12000
+    HISTORY_MAX_TOKENS = 4000  # estimated tokens of the history resent to DeepSeek (CJK and emoji cost more)
     MAX_TURNS_PER_CONVERSATION = 100  # questions per conversation; past it, 409 CONVERSATION_FULL
     CONVERSATION_RETENTION_DAYS = 30
     STREAM_HEARTBEAT_SECONDS = 15.0

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.services.chatbot_service import SYSTEM_PROMPT
+from app.services.tokens import estimate_message_tokens
 from app.storage.conversations import ConversationStore
 from app.storage.models import Conversation, Message
 from tests.conftest import sqlite_or_postgres
@@ -186,18 +187,50 @@ def test_history_keeps_the_newest_turns_within_the_message_limit(make_app, stand
     assert sent == ["question 2", "answer 2", "question 3", "answer 3", "question 4"]
 
 
-def test_history_keeps_the_newest_turns_within_the_character_limit(make_app, standin):
-    client = make_app(HISTORY_MAX_CHARS=30).test_client()
+def converse(client, standin, turns):
+    """Hold a conversation of (question, answer) turns through the API; return its id."""
     cid = None
-    for n in range(3):
-        standin.push(Reply(content=f"answer {n}"))  # each turn is 18 characters
-        cid = ask(client, f"question {n}", cid).get_json()["conversation_id"]
+    for question, answer in turns:
+        standin.push(Reply(content=answer))
+        cid = ask(client, question, cid).get_json()["conversation_id"]
     standin.reset()
+    return cid
 
-    ask(client, "a new question that is long", cid)
+
+ENGLISH = [("Do you sell kale number %d?" % n, "Yes, kale number %d is in stock today." % n) for n in range(3)]
+CHINESE = [("你们卖第%d号羽衣甘蓝吗？是有机的吗？今天能送到吗？" % n, "是的，第%d号羽衣甘蓝今天有货，是有机的，下午两点前下单当天送到。" % n)
+           for n in range(3)]
+EMOJI = [("Kale %d? 🥬🥬🥬🥬🥬🥬🥬" % n, "Yes 👍👍👍👍👍👍👍👍👍👍 %d" % n) for n in range(3)]
+
+
+@pytest.mark.parametrize(("turns", "kept"), [(ENGLISH, 3), (CHINESE, 1), (EMOJI, 1)])
+def test_history_keeps_the_newest_turns_within_the_token_estimate(make_app, standin, turns, kept):
+    # The budget fits the three English turns; the same number of characters in Chinese
+    # or emoji costs DeepSeek more tokens, so fewer of those turns fit.
+    assert len("".join(ENGLISH[0])) >= len("".join(CHINESE[0])) and len("".join(ENGLISH[0])) >= len("".join(EMOJI[0]))
+    budget = 3 * sum(estimate_message_tokens(text) for text in ENGLISH[0]) + 3
+    client = make_app(HISTORY_MAX_TOKENS=budget, RATE_LIMITS="100/minute").test_client()
+    cid = converse(client, standin, turns)
+
+    ask(client, "and the next question?", cid)
 
     sent = [m["content"] for m in standin.requests[0].body["messages"][1:]]
-    assert sent == ["question 2", "answer 2", "a new question that is long"]  # the new message is not counted
+    expected = [text for turn in turns[len(turns) - kept:] for text in turn]
+    assert sent == [*expected, "and the next question?"]  # the new message itself is not counted
+
+
+def test_history_of_one_turn_too_large_for_the_budget_is_left_out(make_app, standin):
+    client = make_app(HISTORY_MAX_TOKENS=5).test_client()
+    cid = converse(client, standin, ENGLISH[:1])
+
+    ask(client, "and spinach?", cid)
+
+    assert [m["content"] for m in standin.requests[0].body["messages"][1:]] == ["and spinach?"]
+
+
+def test_the_default_history_budget_is_4000_tokens(app):
+    assert app.config["HISTORY_MAX_TOKENS"] == 4000
+    assert "HISTORY_MAX_CHARS" not in app.config
 
 
 def test_get_returns_the_conversation_oldest_first(client, standin):

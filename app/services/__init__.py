@@ -38,7 +38,7 @@ def init_services(app: Flask) -> None:
         build_faq_index(app),
         llm,
         ConversationStore(db.session),
-        history=HistoryLimits(config["HISTORY_MAX_MESSAGES"], config["HISTORY_MAX_CHARS"]),
+        history=HistoryLimits(config["HISTORY_MAX_MESSAGES"], config["HISTORY_MAX_TOKENS"]),
         heartbeat_seconds=config["STREAM_HEARTBEAT_SECONDS"],
         support_contact=config["SUPPORT_CONTACT"],
         max_turns=config["MAX_TURNS_PER_CONVERSATION"],

@@ -19,6 +19,7 @@ from app.errors import APIError, ConversationFull, ConversationNotFound, LLMNotC
 from app.metrics import ANSWERS
 from app.services.faq import FaqIndex, FaqMatch
 from app.services.llm import LLMClient, Message, Usage
+from app.services.tokens import estimate_message_tokens
 from app.storage.conversations import ConversationStore, MessagePage, MessageWindow
 from app.storage.models import Conversation
 from app.utils.streams import with_heartbeats
@@ -61,10 +62,10 @@ class Answer:
 
 @dataclass(frozen=True)
 class HistoryLimits:
-    """How much of a conversation is resent to the model: messages and characters, newest kept."""
+    """How much of a conversation is resent to the model: messages and estimated tokens, newest turns kept."""
 
     max_messages: int = 20
-    max_chars: int = 12000
+    max_tokens: int = 4000
 
 
 @dataclass
@@ -116,13 +117,20 @@ class ChatbotService:
             raise ConversationNotFound()  # unknown, malformed or another key's: 404, never a new conversation
         if summary.questions >= self.max_turns:
             raise ConversationFull()  # refused before anything is stored
-        history: list[Message] = []
-        limits = self.history
-        for question, answer in self.store.recent_turns(conversation_id, limits.max_messages, limits.max_chars):
-            history.append({"role": "user", "content": question.content})
-            history.append({"role": "assistant", "content": answer.content})
+        history = self.recent_history(conversation_id)
         question_id = self.store.add_message(conversation_id, "user", message)
         return Turn(conversation_id, question_id, message, history)
+
+    def recent_history(self, conversation_id: str) -> list[Message]:
+        """Return the newest complete turns that fit the history limits, as messages for the model, oldest first."""
+        newest_first: list[Message] = []
+        budget = self.history.max_tokens
+        for question, answer in reversed(self.store.recent_turns(conversation_id, self.history.max_messages)):
+            budget -= estimate_message_tokens(question.content) + estimate_message_tokens(answer.content)
+            if budget < 0:
+                break
+            newest_first += [{"role": "assistant", "content": answer.content}, {"role": "user", "content": question.content}]
+        return newest_first[::-1]
 
     def answer(self, turn: Turn) -> Answer:
         """Answer a stored question, store the answer; on failure record it and raise.

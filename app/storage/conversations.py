@@ -155,8 +155,8 @@ class ConversationStore:
         messages = found[: window.limit]
         return MessagePage(messages if window.after is not None else messages[::-1], len(found) > window.limit)
 
-    def recent_turns(self, conversation_id: str, max_messages: int, max_chars: int) -> list[tuple[Row, Row]]:
-        """Return the newest complete turns (question and full answer) that fit both limits, oldest first.
+    def recent_turns(self, conversation_id: str, max_messages: int) -> list[tuple[Row, Row]]:
+        """Return the newest complete turns (question and full answer), at most `max_messages` messages, oldest first.
 
         Failed turns and answers cut short are left out, so what is sent back to the
         model always alternates question, answer. The turns are rows with the message's
@@ -166,15 +166,7 @@ class ConversationStore:
         parameters = {"conversation_id": conversation_id, "scan": scan}
         newest_first = list(self.session.connection().execute(RECENT_MESSAGES, parameters))
         turns = complete_turns(list(reversed(newest_first)))
-        kept: list[tuple[Row, Row]] = []
-        count = chars = 0
-        for question, answer in reversed(turns):
-            size = len(question.content) + len(answer.content)
-            if count + 2 > max_messages or chars + size > max_chars:
-                break
-            kept.append((question, answer))
-            count, chars = count + 2, chars + size
-        return list(reversed(kept))
+        return turns[-(max_messages // 2):] if max_messages >= 2 else []
 
     def delete(self, conversation_id: str) -> bool:
         """Delete a conversation and every message of it; return whether it existed."""
