@@ -22,6 +22,7 @@ from app.services.llm import LLMClient, Message, Usage
 from app.services.tokens import estimate_message_tokens
 from app.storage.conversations import ConversationStore, MessagePage, MessageWindow
 from app.storage.models import Conversation
+from app.utils.privacy import mask_card_numbers
 from app.utils.streams import with_heartbeats
 
 log = structlog.get_logger(__name__)
@@ -107,8 +108,10 @@ class ChatbotService:
         """Store the question, in its conversation (a new one, owned by `owner`, without an id), and return the turn.
 
         The history is read here, before the question is committed, so no database
-        connection is held while the model answers.
+        connection is held while the model answers. Card numbers are masked first: a
+        full one is never stored, nor sent to DeepSeek.
         """
+        message = mask_card_numbers(message)
         if conversation_id is None:  # a new conversation and its question, in one transaction
             conversation_id, question_id = self.store.start(message, owner)
             return Turn(conversation_id, question_id, message)
@@ -129,7 +132,10 @@ class ChatbotService:
             budget -= estimate_message_tokens(question.content) + estimate_message_tokens(answer.content)
             if budget < 0:
                 break
-            newest_first += [{"role": "assistant", "content": answer.content}, {"role": "user", "content": question.content}]
+            newest_first += [  # masked again: rows stored before masking may hold a card number
+                {"role": "assistant", "content": mask_card_numbers(answer.content)},
+                {"role": "user", "content": mask_card_numbers(question.content)},
+            ]
         return newest_first[::-1]
 
     def answer(self, turn: Turn) -> Answer:
@@ -232,7 +238,8 @@ class ChatbotService:
         if self.llm is None:
             raise LLMNotConfigured()
         completion = self.llm.complete(self.prompt(turn))
-        return Answer(content=completion.content, source="llm", model=completion.model, usage=completion.usage)
+        content = mask_card_numbers(completion.content)
+        return Answer(content=content, source="llm", model=completion.model, usage=completion.usage)
 
     def save_answer(self, turn: Turn, answer: Answer, *, interrupted: bool = False) -> None:
         """Store an answer with its source, model and token usage; count it unless it was cut short."""
@@ -242,7 +249,7 @@ class ChatbotService:
         self.store.add_message(
             turn.conversation_id,
             "assistant",
-            answer.content,
+            mask_card_numbers(answer.content),  # a streamed answer was not masked on its way out
             source=answer.source,
             model=answer.model,
             response_id=turn.response_id,
