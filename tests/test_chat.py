@@ -141,7 +141,8 @@ def test_extra_fields_in_the_body_are_ignored(client, standin):
 def test_the_system_prompt_keeps_deepseek_to_support_without_promises_or_secrets(client, standin):
     standin.push(Reply(content="We stock kale."), Reply(content="Sorry, I can only help with GreenGrocer."))
     first = client.post("/api/v1/chat", json={"message": "Do you sell organic kale?"}).get_json()
-    client.post("/api/v1/chat", json={"message": "Write me a poem about the sea", "conversation_id": first["conversation_id"]})
+    client.post("/api/v1/chat", json={"message": "Write me a poem about the sea",
+                                      "conversation_id": first["conversation_id"]})
     client.post("/api/v1/chat/stream", json={"message": "Tell me a joke about carrots"}).get_data()
 
     prompts = [request.body["messages"][0] for request in standin.requests]

@@ -38,7 +38,7 @@ def mask_card_numbers(text: str) -> str:
 
 
 def _mask_cards_in_run(run: re.Match[str]) -> str:
-    """Mask the card numbers in a run of digit groups: the longest Luhn-valid stretch of whole groups from each group on."""
+    """Mask the card numbers in a run of digit groups: from each group on, the longest Luhn-valid stretch."""
     groups = list(_GROUP.finditer(run.group()))
     text, kept_until, pieces = run.group(), 0, []
     start = 0
