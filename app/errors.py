@@ -129,6 +129,15 @@ class LLMNotConfigured(UpstreamFailure):
     message = "Our assistant can only answer common questions right now. Please contact support for anything else."
 
 
+class BudgetExhausted(UpstreamFailure):
+    status_code = 503
+    code = "BUDGET_EXHAUSTED"
+    message = (
+        "Our assistant has answered all it can for today and can only answer common questions until midnight UTC. "
+        "Please contact support for anything else."
+    )
+
+
 class UpstreamBusy(UpstreamFailure):
     status_code = 503
     code = "UPSTREAM_BUSY"

@@ -39,6 +39,10 @@ DEEPSEEK_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 DEEPSEEK_TOKENS = Counter("deepseek_tokens_total", "Tokens DeepSeek billed, by kind.", ["kind"])
+DEEPSEEK_BUDGET_EXHAUSTED = Counter(
+    "deepseek_budget_exhausted_total",
+    "Questions that needed DeepSeek after the daily token budget was spent (answered from the FAQ, or refused).",
+)
 
 
 def record_request(route: str | None, method: str, status: int, seconds: float | None) -> None:

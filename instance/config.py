@@ -38,6 +38,7 @@ class Config:
     DEEPSEEK_RETRY_BACKOFF = 0.5
     DEEPSEEK_TEMPERATURE = 0.7
     DEEPSEEK_MAX_TOKENS = 500
+    DEEPSEEK_DAILY_TOKEN_BUDGET = 0  # tokens (prompt + completion) DeepSeek may bill per UTC day; 0 = no cap
 
     # Conversations
     DATABASE_URL = "sqlite:///chatbot.db"  # relative SQLite paths live in instance/
@@ -46,6 +47,10 @@ class Config:
     MAX_TURNS_PER_CONVERSATION = 100  # questions per conversation; past it, 409 CONVERSATION_FULL
     CONVERSATION_RETENTION_DAYS = 30
     STREAM_HEARTBEAT_SECONDS = 15.0
+
+    # Shared state between processes and instances (the token budget; later, live events)
+    REDIS_URL = ""  # e.g. redis://redis:6379/0; empty: each process keeps its own state in memory
+    REDIS_KEY_PREFIX = "greengrocer:"  # before every key this app writes in REDIS_URL
 
     # Security
     FORCE_HTTPS = True

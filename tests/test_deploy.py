@@ -27,6 +27,7 @@ def test_compose_runs_two_app_instances_behind_a_proxy_with_redis_and_postgres()
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgresql+psycopg://")
         assert env["RATELIMIT_STORAGE_URI"].startswith("redis://")
+        assert env["REDIS_URL"].startswith("redis://")  # one token budget for both instances
         assert env["TRUSTED_PROXIES"] == "1"
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["flask", "--app", "wsgi", "db", "upgrade"]

@@ -189,3 +189,19 @@ def test_when_redis_stops_mid_run_chats_are_still_served(postgres_url, private_r
     assert statuses == [200] * 6
     assert ready.status == 503 and json.loads(ready.data)["checks"]["rate_limit_storage"] == "unavailable"
     assert "falling back to in-memory storage" in instance.log.read_text()
+
+
+def test_the_daily_token_budget_is_one_budget_across_instances_and_workers(shared_services, start_instances, standin):
+    database_url, redis_url = shared_services
+    a, b = start_instances(2, DATABASE_URL=database_url, RATELIMIT_STORAGE_URI=redis_url, REDIS_URL=redis_url,
+                           REDIS_KEY_PREFIX=f"{uuid.uuid4().hex}:", RATELIMIT_KEY_PREFIX=uuid.uuid4().hex,
+                           RATE_LIMITS="1000/minute", DEEPSEEK_DAILY_TOKEN_BUDGET="250")
+    standin.default = Reply(content="A carrot joke.", usage={"prompt_tokens": 60, "completion_tokens": 40, "total_tokens": 100})
+    try:
+        responses = [instance.chat("Tell me a joke about carrots") for instance in (a, b, a, b, a, b)]
+    finally:
+        standin.default = Reply()
+
+    assert [response.status for response in responses] == [200, 200, 200, 503, 503, 503]
+    assert {json.loads(response.data)["error"]["code"] for response in responses[3:]} == {"BUDGET_EXHAUSTED"}
+    assert len(standin.requests) == 3

@@ -12,13 +12,15 @@ from app.services.chatbot_service import ChatbotService, HistoryLimits
 from app.services.faq import FaqIndex
 from app.services.faq_file import load_faq_file, resolve
 from app.services.llm import DeepSeekClient
+from app.services.redis_client import init_redis
+from app.services.token_budget import DailyTokenBudget
 from app.storage.conversations import ConversationStore
 
 log = structlog.get_logger(__name__)
 
 
 def init_services(app: Flask) -> None:
-    """Build the chat service; a bad FAQ_FILE stops the app, a missing DEEPSEEK_API_KEY only warns."""
+    """Build the chat service and the Redis client; a bad FAQ_FILE stops the app, no DEEPSEEK_API_KEY only warns."""
     config = app.config
     llm = None
     if config["DEEPSEEK_API_KEY"]:
@@ -34,6 +36,10 @@ def init_services(app: Flask) -> None:
         )
     else:
         log.warning("deepseek_not_configured", detail="DEEPSEEK_API_KEY is not set; only FAQs will be answered")
+    budget = None
+    redis_client = init_redis(app)
+    if config["DEEPSEEK_DAILY_TOKEN_BUDGET"] > 0:
+        budget = DailyTokenBudget(config["DEEPSEEK_DAILY_TOKEN_BUDGET"], redis_client, config["REDIS_KEY_PREFIX"])
     app.extensions["chatbot"] = ChatbotService(
         build_faq_index(app),
         llm,
@@ -42,6 +48,7 @@ def init_services(app: Flask) -> None:
         heartbeat_seconds=config["STREAM_HEARTBEAT_SECONDS"],
         support_contact=config["SUPPORT_CONTACT"],
         max_turns=config["MAX_TURNS_PER_CONVERSATION"],
+        budget=budget,
     )
 
 

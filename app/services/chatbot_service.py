@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from app.errors import APIError, ConversationFull, ConversationNotFound, LLMNotConfigured, UpstreamFailure
-from app.metrics import ANSWERS
+from app.errors import (
+    APIError,
+    BudgetExhausted,
+    ConversationFull,
+    ConversationNotFound,
+    LLMNotConfigured,
+    UpstreamFailure,
+)
+from app.metrics import ANSWERS, DEEPSEEK_BUDGET_EXHAUSTED
 from app.services.faq import FaqIndex, FaqMatch
 from app.services.llm import LLMClient, Message, Usage
-from app.services.tokens import estimate_message_tokens
+from app.services.token_budget import DailyTokenBudget
+from app.services.tokens import estimate_message_tokens, estimate_tokens
 from app.storage.conversations import ConversationStore, MessagePage, MessageWindow
 from app.storage.models import Conversation
 from app.utils.privacy import mask_card_numbers
@@ -94,6 +102,7 @@ class ChatbotService:
         system_prompt: str = SYSTEM_PROMPT,
         support_contact: str = "",
         max_turns: int = 100,
+        budget: DailyTokenBudget | None = None,
     ) -> None:
         self.faq = faq
         self.llm = llm
@@ -103,6 +112,7 @@ class ChatbotService:
         self.system_prompt = system_prompt
         self.support_contact = support_contact
         self.max_turns = max_turns
+        self.budget = budget
 
     def begin(self, message: str, conversation_id: str | None = None, owner: str | None = None) -> Turn:
         """Store the question, in its conversation (a new one, owned by `owner`, without an id), and return the turn.
@@ -160,14 +170,16 @@ class ChatbotService:
     def stream(self, turn: Turn) -> AnswerStream:
         """Return the answer to a stored question as a stream of text pieces.
 
-        Without a model, the FAQ fallback streams as one piece, or LLMNotConfigured is
-        raised at once, before any byte is streamed.
+        Without a model, or with today's token budget spent, the FAQ fallback streams as
+        one piece, or LLMNotConfigured / BudgetExhausted is raised at once, before any
+        byte is streamed.
         """
         ready = self._faq_answer(turn)
-        if ready is None and self.llm is None:
+        unavailable = self._llm_unavailable() if ready is None else None
+        if unavailable is not None:
             try:
-                ready = self.fallback(turn.message, LLMNotConfigured())
-            except LLMNotConfigured as error:
+                ready = self.fallback(turn.message, unavailable)
+            except UpstreamFailure as error:
                 self.fail(turn, error)
                 raise
         return AnswerStream(self, turn, ready)
@@ -234,10 +246,31 @@ class ChatbotService:
         log.info("faq_hit", faq_id=match.entry.id, score=match.score)
         return Answer(content=match.entry.answer, source="faq", model=None)
 
-    def _llm_answer(self, turn: Turn) -> Answer:
+    def charge(self, tokens: int) -> None:
+        """Charge tokens DeepSeek billed (or, for an answer cut short, an estimate) to today's budget."""
+        if self.budget is not None:
+            self.budget.spend(tokens)
+
+    def _llm_unavailable(self) -> UpstreamFailure | None:
+        """Return why DeepSeek may not be asked now (not configured, or today's tokens spent), or None."""
         if self.llm is None:
-            raise LLMNotConfigured()
+            return LLMNotConfigured()
+        if self.budget is None:
+            return None
+        spent = self.budget.spent()
+        if spent < self.budget.limit:
+            return None
+        DEEPSEEK_BUDGET_EXHAUSTED.inc()
+        log.warning("deepseek_budget_exhausted", budget=self.budget.limit, spent=spent)
+        return BudgetExhausted(retry_after=self.budget.seconds_until_reset())
+
+    def _llm_answer(self, turn: Turn) -> Answer:
+        unavailable = self._llm_unavailable()
+        if unavailable is not None:
+            raise unavailable
+        assert self.llm is not None  # or it would be unavailable
         completion = self.llm.complete(self.prompt(turn))
+        self.charge(billed_tokens(completion.usage))
         content = mask_card_numbers(completion.content)
         return Answer(content=content, source="llm", model=completion.model, usage=completion.usage)
 
@@ -292,11 +325,14 @@ class AnswerStream:
         """Yield the model's pieces as they come; return its answer, or the FAQ fallback if it failed before writing."""
         service, turn = self._service, self.turn
         assert service.llm is not None  # checked by ChatbotService.stream
-        upstream = service.llm.stream(service.prompt(turn))
+        prompt = service.prompt(turn)
+        upstream = service.llm.stream(prompt)
         try:
             yield from with_heartbeats(upstream, service.heartbeat_seconds)
         except UpstreamFailure as error:
-            if not upstream.received:  # the customer has seen nothing yet: the FAQ may still answer
+            if upstream.received:  # cut short: DeepSeek billed what it wrote, and did not say how much
+                service.charge(estimated_tokens(prompt, upstream.received))
+            else:  # the customer has seen nothing yet: the FAQ may still answer
                 try:
                     return service.fallback(turn.message, error)
                 except UpstreamFailure:
@@ -308,13 +344,25 @@ class AnswerStream:
             raise
         except GeneratorExit:
             upstream.cancel()
+            service.charge(estimated_tokens(prompt, upstream.received))
             written = "".join(upstream.received)
             log.info("chat_stream_abandoned", conversation_id=turn.conversation_id, chars_written=len(written))
             service.keep_interrupted(turn, written)
             raise
         completion = upstream.completion
         assert completion is not None  # a stream that ends normally has its completion
+        service.charge(billed_tokens(completion.usage))
         return Answer(completion.content, "llm", completion.model, completion.usage)
+
+
+def billed_tokens(usage: Usage | None) -> int:
+    """Return the tokens DeepSeek billed for a call: its prompt and completion tokens."""
+    return usage.prompt_tokens + usage.completion_tokens if usage is not None else 0
+
+
+def estimated_tokens(prompt: Sequence[Message], written: Sequence[str]) -> int:
+    """Estimate the tokens of a call DeepSeek did not report on: the prompt and what it wrote."""
+    return sum(estimate_message_tokens(message["content"]) for message in prompt) + estimate_tokens("".join(written))
 
 
 def as_api_error(error: Exception) -> APIError:
