@@ -4,7 +4,10 @@ the FAQ again when DeepSeek cannot answer. Knows nothing of HTTP or Flask's requ
 Each question is stored before DeepSeek is called, so a failed call loses nothing; the
 answer is stored with its source, model and token usage; a failure is recorded on the
 question with its error code. DeepSeek is stateless, so every call resends the system
-prompt and as much of the conversation as fits the history limits.
+prompt and as much of the conversation as fits the history limits (messages, and an
+estimate of tokens). Card numbers are masked before anything is stored or sent. The
+daily token budget, when there is one, is checked before each DeepSeek call and charged
+after it. Conversations started with an API key are visible to that key only.
 """
 
 from __future__ import annotations
