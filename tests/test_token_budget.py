@@ -152,3 +152,14 @@ def test_when_redis_goes_away_questions_are_answered_and_counted_in_memory(make_
 def test_no_budget_means_no_cap(app):
     assert app.config["DEEPSEEK_DAILY_TOKEN_BUDGET"] == 0 and app.config["REDIS_URL"] == ""
     assert app.extensions["chatbot"].budget is None
+
+
+def test_a_redis_that_stops_answering_is_left_alone_for_a_while_and_the_count_kept_in_memory(private_redis):
+    budget = DailyTokenBudget(100, redis.Redis.from_url(private_redis.url, socket_timeout=0.5), f"{uuid.uuid4().hex}:")
+    private_redis.stop()
+
+    budget.spend(0)  # nothing billed: Redis is not even asked
+    budget.spend(60)  # Redis fails: counted in this process
+    budget.spend(40)
+
+    assert budget.spent() == 100 and budget.exhausted()
