@@ -196,7 +196,8 @@ def test_the_daily_token_budget_is_one_budget_across_instances_and_workers(share
     a, b = start_instances(2, DATABASE_URL=database_url, RATELIMIT_STORAGE_URI=redis_url, REDIS_URL=redis_url,
                            REDIS_KEY_PREFIX=f"{uuid.uuid4().hex}:", RATELIMIT_KEY_PREFIX=uuid.uuid4().hex,
                            RATE_LIMITS="1000/minute", DEEPSEEK_DAILY_TOKEN_BUDGET="250")
-    standin.default = Reply(content="A carrot joke.", usage={"prompt_tokens": 60, "completion_tokens": 40, "total_tokens": 100})
+    usage = {"prompt_tokens": 60, "completion_tokens": 40, "total_tokens": 100}
+    standin.default = Reply(content="A carrot joke.", usage=usage)
     try:
         responses = [instance.chat("Tell me a joke about carrots") for instance in (a, b, a, b, a, b)]
     finally:
