@@ -13,14 +13,16 @@ from app.services.faq import FaqIndex
 from app.services.faq_file import load_faq_file, resolve
 from app.services.llm import DeepSeekClient
 from app.services.redis_client import init_redis
+from app.services.staff_accounts import StaffAccounts
 from app.services.token_budget import DailyTokenBudget
 from app.storage.conversations import ConversationStore
+from app.storage.staff import StaffStore
 
 log = structlog.get_logger(__name__)
 
 
 def init_services(app: Flask) -> None:
-    """Build the chat service and the Redis client; a bad FAQ_FILE stops the app, no DEEPSEEK_API_KEY only warns."""
+    """Build the chat service, the Redis client and the staff accounts; a bad FAQ_FILE stops the app."""
     config = app.config
     llm = None
     if config["DEEPSEEK_API_KEY"]:
@@ -50,6 +52,7 @@ def init_services(app: Flask) -> None:
         max_turns=config["MAX_TURNS_PER_CONVERSATION"],
         budget=budget,
     )
+    app.extensions["staff_accounts"] = StaffAccounts(StaffStore(db.session))
 
 
 def chatbot_service() -> ChatbotService:

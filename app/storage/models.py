@@ -1,11 +1,11 @@
-"""Tables: conversations and their messages."""
+"""Tables: conversations and their messages; staff accounts."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -76,3 +76,22 @@ class Message(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cache_hit_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StaffAccount(Base):
+    """A support agent or admin: the display name customers see, a role, and the SHA-256 of their token.
+
+    The token itself is never stored. `name_key` (the name case-folded) makes names
+    unique whatever their case. A revoked account stays, with `revoked_at` set.
+    """
+
+    __tablename__ = "staff_accounts"
+    __table_args__ = (CheckConstraint("role IN ('agent', 'admin')", name="ck_staff_accounts_role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
