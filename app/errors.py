@@ -70,10 +70,22 @@ class Unauthorized(APIError):
     status_code = 401
     code = "UNAUTHORIZED"
     message = "Send a valid API key as 'Authorization: Bearer <key>'."
+    realm = "api"  # named in the WWW-Authenticate header
 
     def __init__(self, message: str | None = None, **details: Any) -> None:
         super().__init__(message, **details)
-        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
+        self.headers.setdefault("WWW-Authenticate", f'Bearer realm="{self.realm}"')
+
+
+class StaffUnauthorized(Unauthorized):
+    message = "Send a valid staff token as 'Authorization: Bearer <token>'."
+    realm = "staff"
+
+
+class Forbidden(APIError):
+    status_code = 403
+    code = "FORBIDDEN"
+    message = "Your staff role does not allow this; ask an admin."
 
 
 class RateLimited(APIError):

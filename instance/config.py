@@ -63,6 +63,8 @@ class Config:
     RATELIMIT_KEY_PREFIX = ""
     RATELIMIT_FAIL_MODE = "open"  # storage unreachable: open counts in process memory, closed answers 503
     CORS_ORIGINS = ""  # comma-separated origins allowed to call /api/v1 from a browser; none by default
+    STAFF_RATE_LIMITS = "600/minute"  # per staff account, on /api/v1/staff
+    STAFF_AUTH_FAILURE_LIMITS = "20/minute"  # per client: staff requests without a valid staff token
 
     # Operations
     METRICS_TOKEN = ""

@@ -8,6 +8,9 @@ Every request to a rate-limited blueprint (/api/v1; CORS preflights excepted) sp
   everything sent with the key.
 The client's budget is spent first, and a request it refuses costs the key nothing: one
 abuser behind a public frontend's key runs out of their own budget, not everyone's.
+The staff API (/api/v1/staff) has budgets of its own, spent by app/security/staff_auth.py:
+STAFF_RATE_LIMITS per staff account, STAFF_AUTH_FAILURE_LIMITS per client for requests
+without a valid staff token.
 
 Budgets are counted in moving windows in RATELIMIT_STORAGE_URI: `memory://` per process,
 `redis://` across processes and machines. When that storage stops answering,
@@ -77,6 +80,8 @@ class RateLimits:
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.client_limits = _limits_setting(config, "RATE_LIMITS")
         self.key_limits = _limits_setting(config, "API_KEY_RATE_LIMITS")
+        self.staff_limits = _limits_setting(config, "STAFF_RATE_LIMITS")
+        self.staff_failure_limits = _limits_setting(config, "STAFF_AUTH_FAILURE_LIMITS")
         self.key_prefix: str = config["RATELIMIT_KEY_PREFIX"]
         self.fail_open = config["RATELIMIT_FAIL_MODE"] == "open"
         uri: str = config["RATELIMIT_STORAGE_URI"]
@@ -91,6 +96,18 @@ class RateLimits:
         budgets = [Budget(item, "client", client) for item in self.client_limits]
         if key is not None:
             budgets += [Budget(item, "key", key) for item in self.key_limits]
+        return self.charge(budgets)
+
+    def spend_staff(self, staff_id: int) -> Spent | None:
+        """Spend a staff account's budget (STAFF_RATE_LIMITS), whatever address it comes from."""
+        return self.charge([Budget(item, "staff", str(staff_id)) for item in self.staff_limits])
+
+    def spend_staff_failure(self, client: str) -> Spent | None:
+        """Spend the client's budget of staff requests without a valid token (STAFF_AUTH_FAILURE_LIMITS)."""
+        return self.charge([Budget(item, "staff_auth_failure", client) for item in self.staff_failure_limits])
+
+    def charge(self, budgets: list[Budget]) -> Spent | None:
+        """Spend these budgets in order; stop at the first one that is used up. None when there are none."""
         if not budgets:
             return None
         counter = self._counter()
@@ -168,7 +185,11 @@ def spend_budgets() -> None:
     if is_preflight():  # the browser sends it on its own, before the request that counts
         return
     key = valid_key()
-    spent = current_app.extensions["rate_limits"].spend(client_network(), key_id(key) if key else None)
+    enforce(current_app.extensions["rate_limits"].spend(client_network(), key_id(key) if key else None))
+
+
+def enforce(spent: Spent | None) -> None:
+    """Keep what the budgets say for the headers; refuse the request with 429 when one is used up."""
     g.rate_limit = spent
     if spent is not None and spent.refused:
         seconds = spent.retry_after()

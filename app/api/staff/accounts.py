@@ -1,0 +1,42 @@
+"""GET /api/v1/staff/me (who am I) and GET /api/v1/staff/accounts (every staff account, for admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Response, current_app, g, jsonify
+
+from app.api.staff import staff_bp
+from app.security.staff_auth import staff_required
+from app.services.staff_accounts import StaffAccounts
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Format a stored timestamp as ISO-8601 UTC with its offset (None stays None)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds") if moment is not None else None
+
+
+@staff_bp.get("/me")
+@staff_required("agent")
+def me() -> Response:
+    """Say whose token this is: the agent console checks a token with it at sign-in."""
+    return jsonify(id=g.staff.id, name=g.staff.name, role=g.staff.role)
+
+
+@staff_bp.get("/accounts")
+@staff_required("admin")
+def list_accounts() -> Response:
+    """List every staff account, revoked ones included, oldest first; never a token or its hash."""
+    accounts: StaffAccounts = current_app.extensions["staff_accounts"]
+    return jsonify(
+        accounts=[
+            {
+                "id": account.id,
+                "name": account.name,
+                "role": account.role,
+                "created_at": iso(account.created_at),
+                "revoked_at": iso(account.revoked_at),
+            }
+            for account in accounts.accounts()
+        ]
+    )
