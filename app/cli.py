@@ -1,4 +1,4 @@
-"""Command-line tools: `flask conversations purge`, `flask faq check|ask` (and Flask-Migrate's `flask db`)."""
+"""Command-line tools: `flask conversations purge`, `flask faq check|ask`, `flask staff ...` (and Flask-Migrate's `flask db`)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from app.services import faq_path
 from app.services.faq import FaqIndex
 from app.services.faq_file import FaqFileError, load_faq_file
+from app.staff_cli import staff_cli
 from app.storage.models import utcnow
 
 conversations_cli = AppGroup("conversations", help="Manage stored conversations.")
@@ -21,6 +22,7 @@ def register_commands(app: Flask) -> None:
     """Add the project's commands to `flask`."""
     app.cli.add_command(conversations_cli)
     app.cli.add_command(faq_cli)
+    app.cli.add_command(staff_cli)
 
 
 @conversations_cli.command("purge")
