@@ -57,8 +57,8 @@ def postgres_url() -> str:
         pytest.skip("TEST_DATABASE_URL is not set (no PostgreSQL to test against)")
     engine = create_engine(url)
     with engine.begin() as connection:
-        for table in ("messages", "conversations", "alembic_version"):
-            connection.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+        for table in inspect(connection).get_table_names():  # every table, whichever migration made it
+            connection.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
     engine.dispose()
     return url
 
@@ -83,11 +83,13 @@ def sqlite_or_postgres(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def empty_postgres(url: str) -> None:
-    """Delete every stored conversation, keeping the schema."""
+    """Delete every stored row (conversations, staff accounts, ...), keeping the schema."""
     engine = create_engine(url)
     with engine.begin() as connection:
-        if inspect(connection).has_table("messages"):
-            connection.execute(text("TRUNCATE messages, conversations"))
+        tables = [table for table in inspect(connection).get_table_names() if table != "alembic_version"]
+        if tables:
+            quoted = ", ".join(f'"{table}"' for table in tables)
+            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 
