@@ -7,8 +7,9 @@ Errors go to stderr with exit status 1.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import NoReturn
 
 import click
 from flask import current_app
@@ -27,10 +28,20 @@ def staff_accounts() -> StaffAccounts:
     return current_app.extensions["staff_accounts"]
 
 
-def fail(error: StaffAccountError) -> NoReturn:
-    """Print the error to stderr and exit with status 1."""
-    click.echo(f"Error: {error}", err=True)
-    raise click.exceptions.Exit(1)
+@contextmanager
+def refusals_reported() -> Iterator[None]:
+    """Turn a refused change (a name taken, unknown, revoked...) into its message on stderr and exit status 1."""
+    try:
+        yield
+    except StaffAccountError as error:
+        click.echo(f"Error: {error}", err=True)
+        raise click.exceptions.Exit(1) from None
+
+
+def print_token(headline: str, token: str) -> None:
+    """Say what happened, then print the token alone on the last line."""
+    click.echo(f"{headline} {TOKEN_NOTICE}")
+    click.echo(token)
 
 
 def describe(account: StaffAccount) -> str:
@@ -48,12 +59,9 @@ def when(moment: datetime | None) -> str:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="agent: answers customers; admin: also manages.")
 def add(name: str, role: str) -> None:
     """Create a staff account; NAME is what customers see ("Dana joined"). Prints the token last."""
-    try:
+    with refusals_reported():
         account, token = staff_accounts().add(name, role)
-    except StaffAccountError as error:
-        fail(error)
-    click.echo(f"Added {describe(account)}. {TOKEN_NOTICE}")
-    click.echo(token)
+    print_token(f"Added {describe(account)}.", token)
 
 
 @staff_cli.command("list")
@@ -76,10 +84,8 @@ def list_accounts() -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke an account: its token fails from the next request on, on every instance."""
-    try:
+    with refusals_reported():
         account, revoked = staff_accounts().revoke(name)
-    except StaffAccountError as error:
-        fail(error)
     if revoked:
         click.echo(f"Revoked {describe(account)}; their token no longer works.")
     else:
@@ -90,9 +96,6 @@ def revoke(name: str) -> None:
 @click.argument("name")
 def rotate(name: str) -> None:
     """Give an account a new token; the old one fails from the next request on. Prints the token last."""
-    try:
+    with refusals_reported():
         account, token = staff_accounts().rotate(name)
-    except StaffAccountError as error:
-        fail(error)
-    click.echo(f"New token for {describe(account)}; the old one no longer works. {TOKEN_NOTICE}")
-    click.echo(token)
+    print_token(f"New token for {describe(account)}; the old one no longer works.", token)
