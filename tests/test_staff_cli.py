@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -15,6 +19,7 @@ from tests.staff import add_staff, bearer, staff_command
 database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
 
 TOKEN = re.compile(r"ggs_[A-Za-z0-9_-]{43}")
+ROOT = Path(__file__).parent.parent
 
 
 def stored_rows(app):
@@ -212,3 +217,22 @@ def test_the_commands_log_what_they_did_but_never_a_token(app, log_file):
     assert events == [("staff_account_added", "Dana"), ("staff_token_rotated", "Dana"), ("staff_account_revoked", "Dana")]
     text_logged = log_file.read_text(encoding="utf-8")
     assert first not in text_logged and second not in text_logged
+
+
+def test_in_production_the_token_ends_stdout_after_the_json_log_lines(tmp_path):
+    """Production logs JSON to stdout too: the token must still be alone on the last line, and in no log line."""
+    env = {"PATH": "/usr/bin:/bin", "FLASK_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'staff.db'}"}
+
+    def flask(*args):
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+
+    assert flask("db", "upgrade").returncode == 0
+    result = flask("staff", "add", "Dana", "--role", "admin")
+
+    assert result.returncode == 0, result.stderr
+    *before, token = result.stdout.splitlines()
+    assert TOKEN.fullmatch(token)
+    logs = [json.loads(line) for line in before if line.startswith("{")]
+    assert "staff_account_added" in [line["event"] for line in logs]
+    assert token not in result.stdout[: -len(token) - 1] and token not in result.stderr

@@ -40,7 +40,8 @@ class StaffStore:
     def find_active(self, token_hash: str) -> Row | None:
         """Return the id, name and role of the unrevoked account with this token hash, or None.
 
-        The read-only transaction ends here, so that a request that goes on for long (a
+        The session's transaction ends here (a rollback: call this before any write of
+        the request, as authentication is), so that a request that goes on for long (a
         stream, say) does not hold a pooled connection because it was authenticated.
         """
         found = self.session.connection().execute(ACTIVE_BY_TOKEN_HASH, {"token_hash": token_hash}).first()
