@@ -134,11 +134,9 @@ def test_every_staff_route_declares_the_role_it_needs(app):
     staff_views = {rule.endpoint: app.view_functions[rule.endpoint] for rule in app.url_map.iter_rules()
                    if rule.rule.startswith("/api/v1/staff/")}
 
-    assert staff_views
-    assert {endpoint: view.staff_role for endpoint, view in staff_views.items()} == {
-        "staff.me": "agent",
-        "staff.list_accounts": "admin",
-    }
+    roles = {endpoint: getattr(view, "staff_role", None) for endpoint, view in staff_views.items()}
+    assert set(roles.values()) <= set(ROLES), "decorate every staff view with @staff_required(role)"
+    assert (roles["staff.me"], roles["staff.list_accounts"]) == ("agent", "admin")
 
 
 def test_staff_required_guards_a_view_anywhere(make_app):
