@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
+from app.services.staff_accounts import StaffAccountError
 from tests.conftest import read_log, sqlite_or_postgres
 from tests.staff import add_staff, bearer, staff_command
 
@@ -236,3 +237,11 @@ def test_in_production_the_token_ends_stdout_after_the_json_log_lines(tmp_path):
     logs = [json.loads(line) for line in before if line.startswith("{")]
     assert "staff_account_added" in [line["event"] for line in logs]
     assert token not in result.stdout[: -len(token) - 1] and token not in result.stderr
+
+
+def test_the_service_refuses_an_unknown_role_too(app):
+    """The CLI's choice list is not the only guard: a future caller of StaffAccounts.add gets an error too."""
+    with app.app_context(), pytest.raises(StaffAccountError, match="Unknown role 'owner'; use one of agent, admin"):
+        app.extensions["staff_accounts"].add("Dana", "owner")
+
+    assert stored_rows(app) == []
