@@ -1,4 +1,4 @@
-"""Command-line tools: `flask conversations purge`, `flask faq check|ask`, `flask staff ...` (and Flask-Migrate's `flask db`)."""
+"""Command-line tools: `flask conversations purge`, `flask faq check|ask`, `flask staff` (and Flask-Migrate's `flask db`)."""
 
 from __future__ import annotations
 

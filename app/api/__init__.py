@@ -11,7 +11,7 @@ from app.web import web_bp
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount /health, /ready and /metrics, the chat page at /, the customer API at /api/v1, the staff API at /api/v1/staff."""
+    """Mount /health, /ready, /metrics, the chat page at /, the customer API at /api/v1, the staff one at /api/v1/staff."""
     app.register_blueprint(operations_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(v1_bp, url_prefix="/api/v1")

@@ -62,8 +62,7 @@ class StaffStore:
 
     def _update_unrevoked(self, account: StaffAccount, **values: object) -> bool:
         """Set columns of the account if it is not revoked (checked in the UPDATE itself); commit."""
-        updated = self.session.execute(
-            update(StaffAccount).where(StaffAccount.id == account.id, StaffAccount.revoked_at.is_(None)).values(**values)
-        ).rowcount
+        unrevoked = (StaffAccount.id == account.id) & StaffAccount.revoked_at.is_(None)
+        updated = self.session.execute(update(StaffAccount).where(unrevoked).values(**values)).rowcount
         self.session.commit()
         return bool(updated)
