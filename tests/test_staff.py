@@ -107,6 +107,7 @@ def test_accounts_lists_every_account_and_never_a_secret(client, agent, admin):
     response = client.get("/api/v1/staff/accounts", headers=bearer(admin))
 
     assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
     accounts = response.get_json()["accounts"]
     assert [(a["id"], a["name"], a["role"]) for a in accounts] == [(1, "Dana", "agent"), (2, "Sam", "admin")]
     assert [set(a) for a in accounts] == [{"id", "name", "role", "created_at", "revoked_at"}] * 2

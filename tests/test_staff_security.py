@@ -45,9 +45,11 @@ def test_each_account_has_its_own_staff_budget(with_agent):
 def test_failed_authentications_are_limited_per_client_ip(with_agent):
     client, token = with_agent(STAFF_AUTH_FAILURE_LIMITS="3/minute")
 
-    failures = [me(client, "ggs_guess" + str(n)).status_code for n in range(3)] + [me(client).status_code]
+    failures = [me(client, "ggs_guess" + str(n)) for n in range(3)] + [me(client)]
 
-    assert failures == [401, 401, 401, 429]
+    assert [failure.status_code for failure in failures] == [401, 401, 401, 429]
+    assert [failure.headers["X-RateLimit-Remaining"] for failure in failures] == ["2", "1", "0", "0"]
+    assert int(failures[3].headers["Retry-After"]) >= 1
     assert me(client, token).status_code == 200  # a valid token is never locked out by others' failures
     assert me(client, "ggs_guess", environ_base={"REMOTE_ADDR": "10.1.1.1"}).status_code == 401  # another client
 
