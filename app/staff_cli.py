@@ -12,20 +12,15 @@ from contextlib import contextmanager
 from datetime import datetime
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
-from app.services.staff_accounts import ROLES, StaffAccountError, StaffAccounts
+from app.services import staff_accounts_service
+from app.services.staff_accounts import ROLES, StaffAccountError
 from app.storage.models import StaffAccount
 
 staff_cli = AppGroup("staff", help="Manage staff accounts (support agents and admins) and their tokens.")
 
 TOKEN_NOTICE = "Hand it over privately. It is shown only this once (only its hash is stored); it follows alone:"
-
-
-def staff_accounts() -> StaffAccounts:
-    """Return this app's staff accounts."""
-    return current_app.extensions["staff_accounts"]
 
 
 @contextmanager
@@ -60,14 +55,14 @@ def when(moment: datetime | None) -> str:
 def add(name: str, role: str) -> None:
     """Create a staff account; NAME is what customers see ("Dana joined"). Prints the token last."""
     with refusals_reported():
-        account, token = staff_accounts().add(name, role)
+        account, token = staff_accounts_service().add(name, role)
     print_token(f"Added {describe(account)}.", token)
 
 
 @staff_cli.command("list")
 def list_accounts() -> None:
     """List every staff account, revoked ones included (never tokens)."""
-    accounts = staff_accounts().accounts()
+    accounts = staff_accounts_service().accounts()
     if not accounts:
         click.echo("No staff accounts yet; add one with `flask staff add NAME --role agent|admin`.")
         return
@@ -85,7 +80,7 @@ def list_accounts() -> None:
 def revoke(name: str) -> None:
     """Revoke an account: its token fails from the next request on, on every instance."""
     with refusals_reported():
-        account, revoked = staff_accounts().revoke(name)
+        account, revoked = staff_accounts_service().revoke(name)
     if revoked:
         click.echo(f"Revoked {describe(account)}; their token no longer works.")
     else:
@@ -97,5 +92,5 @@ def revoke(name: str) -> None:
 def rotate(name: str) -> None:
     """Give an account a new token; the old one fails from the next request on. Prints the token last."""
     with refusals_reported():
-        account, token = staff_accounts().rotate(name)
+        account, token = staff_accounts_service().rotate(name)
     print_token(f"New token for {describe(account)}; the old one no longer works.", token)

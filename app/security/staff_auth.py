@@ -23,7 +23,8 @@ from flask import current_app, g, request
 
 from app.errors import Forbidden, StaffUnauthorized
 from app.security.rate_limits import RateLimits, client_network, enforce
-from app.services.staff_accounts import ROLES, StaffAccounts, StaffMember
+from app.services import staff_accounts_service
+from app.services.staff_accounts import ROLES, StaffMember
 
 
 def authenticate_staff() -> None:
@@ -41,8 +42,7 @@ def authenticate_staff() -> None:
 def current_staff() -> StaffMember | None:
     """Return the active staff member whose token the request presents, or None; looked up once a request."""
     if "staff" not in g:
-        accounts: StaffAccounts = current_app.extensions["staff_accounts"]
-        staff = accounts.authenticate(presented_token())
+        staff = staff_accounts_service().authenticate(presented_token())
         if staff is not None:
             structlog.contextvars.bind_contextvars(staff_id=staff.id, staff_name=staff.name, staff_role=staff.role)
         g.staff = staff

@@ -60,6 +60,11 @@ def chatbot_service() -> ChatbotService:
     return current_app.extensions["chatbot"]
 
 
+def staff_accounts_service() -> StaffAccounts:
+    """Return the current app's staff accounts (for the staff blueprint, its auth and `flask staff`)."""
+    return current_app.extensions["staff_accounts"]
+
+
 def build_faq_index(app: Flask) -> FaqIndex:
     """Load FAQ_FILE (relative to the project folder) and index it; raise FaqFileError if it is invalid."""
     path = faq_path(app)

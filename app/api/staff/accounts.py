@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, current_app, g, jsonify
+from flask import Response, g, jsonify
 
 from app.api.staff import staff_bp
 from app.security.staff_auth import staff_required
-from app.services.staff_accounts import StaffAccounts
+from app.services import staff_accounts_service
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -27,7 +27,6 @@ def me() -> Response:
 @staff_required("admin")
 def list_accounts() -> Response:
     """List every staff account, revoked ones included, oldest first; never a token or its hash."""
-    accounts: StaffAccounts = current_app.extensions["staff_accounts"]
     return jsonify(
         accounts=[
             {
@@ -37,6 +36,6 @@ def list_accounts() -> Response:
                 "created_at": iso(account.created_at),
                 "revoked_at": iso(account.revoked_at),
             }
-            for account in accounts.accounts()
+            for account in staff_accounts_service().accounts()
         ]
     )
