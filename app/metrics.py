@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
 UNMATCHED_ROUTE = "unmatched"
@@ -42,6 +42,16 @@ DEEPSEEK_TOKENS = Counter("deepseek_tokens_total", "Tokens DeepSeek billed, by k
 DEEPSEEK_BUDGET_EXHAUSTED = Counter(
     "deepseek_budget_exhausted_total",
     "Questions that needed DeepSeek after the daily token budget was spent (answered from the FAQ, or refused).",
+)
+
+LIVE_EVENT_SUBSCRIPTIONS = Gauge(
+    "live_event_subscriptions",
+    "Open live-event subscriptions (streams waiting for a change), summed over live workers.",
+    multiprocess_mode="livesum",
+)
+LIVE_EVENT_PUBLISH_FAILURES = Counter(
+    "live_event_publish_failures_total",
+    "Live-event notifications Redis did not take (only the publishing process was notified).",
 )
 
 

@@ -48,7 +48,7 @@ class Config:
     CONVERSATION_RETENTION_DAYS = 30
     STREAM_HEARTBEAT_SECONDS = 15.0
 
-    # Shared state between processes and instances (the token budget; later, live events)
+    # Shared state between processes and instances (the token budget, live events)
     REDIS_URL = ""  # e.g. redis://redis:6379/0; empty: each process keeps its own state in memory
     REDIS_KEY_PREFIX = "greengrocer:"  # before every key this app writes in REDIS_URL
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -121,6 +122,7 @@ def make_app(standin: StandIn, log_file: Path, database_url: str) -> Iterator[Ca
         llm = app.extensions["chatbot"].llm
         if llm is not None:
             llm.close()
+        app.extensions["live_events"].close()
         with app.app_context():
             from app.extensions import db
 
@@ -195,6 +197,16 @@ class RedisProcess:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.port)
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open and nothing answers, as behind a dead network."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         """Kill the server, as a crash would."""

@@ -11,6 +11,7 @@ from app.extensions import db
 from app.services.chatbot_service import ChatbotService, HistoryLimits
 from app.services.faq import FaqIndex
 from app.services.faq_file import load_faq_file, resolve
+from app.services.live_events import LiveEvents
 from app.services.llm import DeepSeekClient
 from app.services.redis_client import init_redis
 from app.services.staff_accounts import StaffAccounts
@@ -22,7 +23,7 @@ log = structlog.get_logger(__name__)
 
 
 def init_services(app: Flask) -> None:
-    """Build the chat service, the Redis client and the staff accounts; a bad FAQ_FILE stops the app."""
+    """Build the chat service, the Redis client, the live-events hub and the staff accounts; a bad FAQ_FILE stops the app."""
     config = app.config
     llm = None
     if config["DEEPSEEK_API_KEY"]:
@@ -42,6 +43,7 @@ def init_services(app: Flask) -> None:
     redis_client = init_redis(app)
     if config["DEEPSEEK_DAILY_TOKEN_BUDGET"] > 0:
         budget = DailyTokenBudget(config["DEEPSEEK_DAILY_TOKEN_BUDGET"], redis_client, config["REDIS_KEY_PREFIX"])
+    app.extensions["live_events"] = LiveEvents(config["REDIS_URL"], config["REDIS_KEY_PREFIX"], client=redis_client)
     app.extensions["chatbot"] = ChatbotService(
         build_faq_index(app),
         llm,
@@ -63,6 +65,11 @@ def chatbot_service() -> ChatbotService:
 def staff_accounts_service() -> StaffAccounts:
     """Return the current app's staff accounts (for the staff blueprint, its auth and `flask staff`)."""
     return current_app.extensions["staff_accounts"]
+
+
+def live_events() -> LiveEvents:
+    """Return the current app's live-events hub (publish after a commit, subscribe to wait for changes)."""
+    return current_app.extensions["live_events"]
 
 
 def build_faq_index(app: Flask) -> FaqIndex:
