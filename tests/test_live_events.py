@@ -34,16 +34,14 @@ def redis_url() -> str:
 @pytest.fixture
 def make_hub() -> Iterator[Callable[..., LiveEvents]]:
     """Build hubs (in-process by default), closed after the test."""
-    hubs: list[LiveEvents] = []
+    with ExitStack() as hubs:
 
-    def build(redis_url: str = "", prefix: str = "", **options: float) -> LiveEvents:
-        hub = LiveEvents(redis_url, prefix, **options)
-        hubs.append(hub)
-        return hub
+        def build(redis_url: str = "", prefix: str = "", **options: float) -> LiveEvents:
+            hub = LiveEvents(redis_url, prefix, **options)
+            hubs.callback(hub.close)
+            return hub
 
-    yield build
-    for hub in hubs:
-        hub.close()
+        yield build
 
 
 @pytest.fixture
