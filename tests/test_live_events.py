@@ -271,7 +271,7 @@ def test_when_redis_dies_waiters_time_out_and_after_its_restart_all_are_woken(ma
         hub.publish("conversation:1", {"during": "outage"})  # no error: this process is notified directly
         assert subscription.wait(1.0) and subscription.received()[0].payload == {"during": "outage"}
         assert LIVE_EVENT_PUBLISH_FAILURES._value.get() == failures + 1
-        hub.publish("conversation:1")  # within a second of the failure, Redis is not tried again
+        hub.publish("conversation:1")  # soon after a failure, Redis is not tried again
         assert LIVE_EVENT_PUBLISH_FAILURES._value.get() == failures + 1 and subscription.wait(1.0)
 
         private_redis.start()  # same port, empty: every subscription there is gone
@@ -279,6 +279,9 @@ def test_when_redis_dies_waiters_time_out_and_after_its_restart_all_are_woken(ma
         assert subscription.wait(1.0)  # woken by the reconnection: what was published meanwhile is lost
         other.publish("conversation:1", {"after": "restart"})
         assert subscription.wait(2.0) and subscription.received()[-1].payload == {"after": "restart"}
+        with other.subscribe("conversation:2") as elsewhere:
+            hub.publish("conversation:2")  # back on Redis at once, with the listener
+            assert elsewhere.wait(2.0)
 
     events = [line["event"] for line in logs if line["event"].startswith("live_event")]
     assert events.count("live_events_disconnected") == 1  # once per outage, not per attempt

@@ -12,6 +12,8 @@ costs at most the reader's next periodic re-read, never data. The pattern every 
             last = send_newer_than(last)                       # read again either way
 
 and every writer, after its commit: `hub.publish(f"conversation:{conversation_id}", {...})`.
+Subscribe inside the stream's generator, so that the client leaving (GeneratorExit) closes the
+subscription; one left open keeps its slot until the hub is gone.
 
 With REDIS_URL, each process has ONE pub/sub connection, read by one thread (a greenlet under
 gevent), however many subscriptions are open. The connection subscribes once to the pattern
@@ -29,8 +31,9 @@ published while the connection was down is gone.
 Redis going away: the thread reconnects with backoff (0.1 s doubling to 2 s); a connection that
 goes quiet is pinged, and one that does not answer is dropped (a half-open connection after a
 network failure would otherwise hang forever). Meanwhile waiters wake on their timeouts, and a
-failed PUBLISH wakes this process's subscriptions directly and is retried on Redis a second
-later. `connected()` tells /ready whether this process hears the others.
+failed PUBLISH wakes this process's own subscriptions directly; Redis is tried again 5 s later,
+or as soon as this process's listener is back. `connected()` tells /ready whether this process
+hears the others.
 
 Without REDIS_URL, notifications go only to subscriptions in the same process (the development
 server, tests): one process only.
@@ -59,7 +62,7 @@ log = structlog.get_logger(__name__)
 
 PING_SECONDS = 5.0  # a quiet connection is pinged after this long, and dropped if still silent as long again
 CONNECT_WAIT_SECONDS = 1.0  # the first subscribe() of a process waits at most this long for the connection
-PUBLISH_RETRY_SECONDS = 1.0  # after a failed PUBLISH, notify this process only, for this long
+PUBLISH_RETRY_SECONDS = 5.0  # after a failed PUBLISH, notify this process only, for this long (or until reconnected)
 KEPT_NOTIFICATIONS = 100  # payloads a subscription keeps until received(); the oldest go first
 RECONNECT_BACKOFF = EqualJitterBackoff(cap=2.0, base=0.1)  # 0.1 s, 0.2 s, 0.4 s, ... up to 2 s, jittered
 
@@ -206,7 +209,7 @@ class LiveEvents:
             listener, created = self._listener, self._listener is None
             if listener is None:
                 listener = self._listener = RedisListener(
-                    self._redis_url, self._namespace, self._deliver, self._wake_all, self._ping_seconds
+                    self._redis_url, self._namespace, self._deliver, self._reconnected, self._ping_seconds
                 )
         if created:
             listener.start()
@@ -226,7 +229,9 @@ class LiveEvents:
         for subscription in waiting:
             subscription.wake(notification)
 
-    def _wake_all(self) -> None:
+    def _reconnected(self) -> None:
+        """Wake every subscription (what was published while not listening is lost) and publish to Redis again."""
+        self._publish_retry_at = 0.0
         with self._lock:
             waiting = set().union(*self._subscriptions.values())
         for subscription in waiting:
