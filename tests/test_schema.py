@@ -86,8 +86,10 @@ def test_hostile_text_in_any_string_is_refused_or_cleaned_never_a_server_error(a
     called: Counter[str] = Counter()
     for operation in with_strings:
         texts = HOSTILE_PATH_TEXT if operation.path_parameters else HOSTILE_TEXT
-        hostile = st.builds(lambda before, bad, after: before + bad + after, st.text(max_size=3),
-                            st.sampled_from(texts), st.text(max_size=3))
+        # No "?" around it: schemathesis puts path parameters in the URL unescaped, and werkzeug's
+        # test client then refuses the request itself (a query string in the path and as an argument).
+        around = st.text(max_size=3).map(lambda text: text.replace("?", ""))
+        hostile = st.builds(lambda before, bad, after: before + bad + after, around, st.sampled_from(texts), around)
 
         @given(case=operation.as_strategy(GenerationMode.POSITIVE), text=hostile)
         @SETTINGS
