@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+HOLD_LIMIT_SECONDS = 10.0  # a held stream goes on by itself after this, should a test never release it
+
 
 @dataclass
 class Reply:
@@ -35,8 +37,10 @@ class Reply:
     delay: seconds before the status line; keepalives / keepalive_interval: blank
     lines or `: keep-alive` comments sent after the headers, before the answer;
     chunk_delay: seconds between SSE chunks; cut_after: close an SSE stream after this
-    many content chunks, without finish_reason or [DONE]; drop: close the connection
-    without answering; headers: extra response headers.
+    many content chunks, without finish_reason or [DONE]; hold_after: pause an SSE stream
+    after this many content chunks until the test calls `StandIn.release()` (so a test can
+    see what happens mid-stream without timing it); drop: close the connection without
+    answering; headers: extra response headers.
     framing: how the body's end is marked: "chunked" (Transfer-Encoding), "length"
     (Content-Length) or "close" (neither: the body ends when the connection closes).
     tool_calls: function calls to answer with (after any content); in a stream each
@@ -58,6 +62,7 @@ class Reply:
     chunk_delay: float = 0.0
     chunk_size: int = 8
     cut_after: int | None = None
+    hold_after: int | None = None
     drop: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     usage: dict[str, int] | None = None
@@ -91,6 +96,7 @@ class ReceivedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class StandIn:
@@ -105,6 +111,8 @@ class StandIn:
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._disconnected = threading.Condition(self._lock)
+        self._released = threading.Event()
+        self._generation = 0  # counts resets: a request from before the last reset counts nothing after it
         self._server = _Server(("127.0.0.1", port), _handler_for(self), self)
         self._scheme = "http"
         if tls is not None:
@@ -138,42 +146,54 @@ class StandIn:
             self._replies.extend(replies)
 
     def reset(self) -> None:
-        """Forget queued replies and received requests."""
+        """Forget queued replies and received requests; let held streams go on."""
         with self._lock:
             self._replies.clear()
             self.requests.clear()
             self.connections = 0
             self.disconnects = 0
             self.completed_streams = 0
+            self._generation += 1
+            self._released.set()
+            self._released = threading.Event()
+
+    def release(self) -> None:
+        """Let the streams paused at `hold_after` go on."""
+        self._released.set()
 
     def wait_for_disconnect(self, timeout: float = 5.0) -> bool:
         """Wait until a client has closed a stream early; return whether one did."""
         with self._disconnected:
             return self._disconnected.wait_for(lambda: self.disconnects > 0, timeout)
 
-    def _next_reply(self, received: ReceivedRequest) -> Reply:
+    def _next_reply(self, received: ReceivedRequest) -> tuple[Reply, int, threading.Event]:
+        """Record a request; return its reply, the generation it belongs to and its release event."""
         with self._lock:
             self.requests.append(received)
-            return self._replies.popleft() if self._replies else self.default
+            reply = self._replies.popleft() if self._replies else self.default
+            return reply, self._generation, self._released
 
     def _count_connection(self) -> None:
         with self._lock:
             self.connections += 1
 
-    def _count_disconnect(self) -> None:
+    def _count_disconnect(self, generation: int) -> None:
         with self._disconnected:
-            self.disconnects += 1
-            self._disconnected.notify_all()
+            if generation == self._generation:
+                self.disconnects += 1
+                self._disconnected.notify_all()
 
-    def _count_completed(self) -> None:
+    def _count_completed(self, generation: int) -> None:
         with self._lock:
-            self.completed_streams += 1
+            if generation == self._generation:
+                self.completed_streams += 1
 
 
 class _Server(ThreadingHTTPServer):
     """The stand-in's server: counts connections, and is quiet about clients that give up a TLS handshake."""
 
     daemon_threads = True
+    block_on_close = False  # stopping does not wait for an answer still sleeping
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], standin: StandIn) -> None:
         super().__init__(address, handler)
@@ -191,6 +211,8 @@ class _Server(ThreadingHTTPServer):
 def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        generation = 0  # of the request being answered (see StandIn.reset)
+        released = threading.Event()  # set when streams held at `hold_after` may go on
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             pass
@@ -203,7 +225,7 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = {"_unparsed": raw.decode("utf-8", "replace")}
             received = ReceivedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-            reply = standin._next_reply(received)
+            reply, self.generation, self.released = standin._next_reply(received)
             if reply.delay:
                 time.sleep(reply.delay)
             if reply.drop:
@@ -218,14 +240,15 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send_completion(reply, body)
             except (BrokenPipeError, ConnectionResetError):
-                standin._count_disconnect()
+                standin._count_disconnect(self.generation)
                 self.close_connection = True
 
         def _send(self, status: int, content_type: str, reply: Reply, parts: list[tuple[bytes, float]],
-                  whole: int | None = None) -> None:
+                  whole: int | None = None, hold_at: int | None = None) -> None:
             """Send a body in parts, pausing after each, framed as the reply says.
 
-            `whole`: the length of the full body when only the first parts are sent (a cut).
+            `whole`: the length of the full body when only the first parts are sent (a cut);
+            `hold_at`: the part to wait for `StandIn.release()` before.
             """
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -240,7 +263,9 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
             self.end_headers()
             self.wfile.flush()
-            for data, pause in parts:
+            for index, (data, pause) in enumerate(parts):
+                if index == hold_at:
+                    self.released.wait(HOLD_LIMIT_SECONDS)
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if reply.framing == "chunked" else data)
                 self.wfile.flush()
                 if pause:
@@ -315,8 +340,9 @@ def _handler_for(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "text/event-stream; charset=utf-8", reply, parts[:sent],
                            whole=sum(len(data) for data, _ in parts))
                 return
-            self._send(200, "text/event-stream; charset=utf-8", reply, parts)
-            standin._count_completed()
+            hold_at = None if reply.hold_after is None else len(keepalives) + len(head) + reply.hold_after
+            self._send(200, "text/event-stream; charset=utf-8", reply, parts, hold_at=hold_at)
+            standin._count_completed(self.generation)
 
     return Handler
 
