@@ -1,15 +1,16 @@
-"""Fixtures: a DeepSeek stand-in on loopback, a fresh app wired to it for every test, live servers."""
+"""Fixtures: a DeepSeek stand-in on loopback, a fresh app wired to it for every test, databases, live servers.
+
+The schema is built once per run: Alembic migrates a SQLite template (and, with
+TEST_DATABASE_URL, the PostgreSQL test database) to the newest revision at session
+start; each test then gets a copy of the template (or the emptied PostgreSQL tables).
+Plain helpers live in tests/support.py.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,16 +18,26 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-
-from sqlalchemy import create_engine, inspect, text
 from werkzeug.serving import make_server
 
 from app import create_app
+from app.extensions import db
 from app.services.llm import DeepSeekClient
-from app.storage.database import upgrade_schema
 from tests.deepseek_standin import StandIn
+from tests.support import (
+    API_KEY,
+    RedisProcess,
+    copy_database,
+    drop_everything,
+    empty_tables,
+    migrate,
+    migrated_sqlite_file,
+)
 
-API_KEY = "sk-test-0123456789abcdef"
+DATABASES = ["sqlite", "postgresql"]  # what `@pytest.mark.both_databases` runs a test on
+SERVICE_FIXTURES = {"postgres_url", "redis_url", "private_redis"}  # a test using one is marked `services`
+COVERAGE_GATE_LIFTED = pytest.StashKey[bool]()
+DESELECTED = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -38,10 +49,11 @@ def standin_server() -> Iterator[StandIn]:
 
 
 @pytest.fixture
-def standin(standin_server: StandIn) -> StandIn:
+def standin(standin_server: StandIn) -> Iterator[StandIn]:
     """The stand-in DeepSeek, with no queued replies and no recorded requests."""
     standin_server.reset()
-    return standin_server
+    yield standin_server
+    standin_server.release()  # no stream stays held after its test
 
 
 @pytest.fixture
@@ -51,52 +63,47 @@ def log_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the newest revision once per run; tests get copies of it."""
+    return migrated_sqlite_file(tmp_path_factory.mktemp("schema") / "migrated.db")
+
+
+@pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """The PostgreSQL database from TEST_DATABASE_URL, emptied once so the migrations run for real."""
+    """The PostgreSQL database from TEST_DATABASE_URL, emptied and migrated from zero once per run."""
     url = os.environ.get("TEST_DATABASE_URL")
     if not url:
         pytest.skip("TEST_DATABASE_URL is not set (no PostgreSQL to test against)")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        for table in inspect(connection).get_table_names():  # every table, whichever migration made it
-            connection.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
-    engine.dispose()
+    drop_everything(url)
+    migrate(url)
     return url
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """Where this test's app keeps conversations: a fresh SQLite file."""
-    return f"sqlite:///{tmp_path / 'chatbot.db'}"
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where this test's app keeps conversations: a copy of the migrated SQLite file, or emptied PostgreSQL.
 
-
-def sqlite_or_postgres(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh SQLite file, or the emptied PostgreSQL test database (skipped without one).
-
-    A module whose tests must run on both databases overrides `database_url` with
-    `database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)`.
+    SQLite unless the test is marked `both_databases`, which runs it once on each.
     """
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'chatbot.db'}"
-    url = request.getfixturevalue("postgres_url")
-    empty_postgres(url)
+    if getattr(request, "param", "sqlite") == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+        empty_tables(url)
+        return url
+    return copy_database(request.getfixturevalue("sqlite_template"), tmp_path / "chatbot.db")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared Redis from TEST_REDIS_URL (tests use their own key prefixes); skipped without it."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        pytest.skip("TEST_REDIS_URL is not set (no Redis to test against)")
     return url
-
-
-def empty_postgres(url: str) -> None:
-    """Delete every stored row (conversations, staff accounts, ...), keeping the schema."""
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        tables = [table for table in inspect(connection).get_table_names() if table != "alembic_version"]
-        if tables:
-            quoted = ", ".join(f'"{table}"' for table in tables)
-            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-    engine.dispose()
 
 
 @pytest.fixture
 def make_app(standin: StandIn, log_file: Path, database_url: str) -> Iterator[Callable[..., Flask]]:
-    """Build apps in the testing config, talking to the stand-in, with a migrated database."""
+    """Build apps in the testing config, talking to the stand-in, on this test's migrated database."""
     apps: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
@@ -113,7 +120,6 @@ def make_app(standin: StandIn, log_file: Path, database_url: str) -> Iterator[Ca
             **overrides,
         }
         app = create_app(config)
-        upgrade_schema(app)
         apps.append(app)
         return app
 
@@ -124,8 +130,6 @@ def make_app(standin: StandIn, log_file: Path, database_url: str) -> Iterator[Ca
             llm.close()
         app.extensions["live_events"].close()
         with app.app_context():
-            from app.extensions import db
-
             db.engine.dispose()
 
 
@@ -158,62 +162,6 @@ def app(make_app: Callable[..., Flask]) -> Flask:
 def client(app: Flask) -> FlaskClient:
     """A test client for `app`."""
     return app.test_client()
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    """Wait until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"nothing listens on port {port} after {timeout} s") from None
-            time.sleep(0.05)
-
-
-class RedisProcess:
-    """A private redis-server that a test may stop and start again."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._directory = directory
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the server and wait until it answers."""
-        self._process = subprocess.Popen(
-            [str(shutil.which("redis-server")), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self._directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port)
-
-    def pause(self) -> None:
-        """Freeze the server (SIGSTOP): connections stay open and nothing answers, as behind a dead network."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        """Let a paused server run again (SIGCONT)."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        """Kill the server, as a crash would."""
-        if self._process is not None:
-            self._process.kill()
-            self._process.wait()
-            self._process = None
 
 
 @pytest.fixture
@@ -251,13 +199,6 @@ def live_app(make_app: Callable[..., Flask], serve: Callable[[Flask], str]) -> t
     return app, serve(app)
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """Return the JSON lines an app wrote to its log file."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--require-services",
@@ -266,6 +207,54 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail, rather than skip, tests whose services (Redis, PostgreSQL, Chromium) are missing; "
         "CI sets it through REQUIRE_SERVICES=1",
     )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests marked `both_databases` once on SQLite and once on PostgreSQL."""
+    if metafunc.definition.get_closest_marker("both_databases") and "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", DATABASES, indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `services` every test that needs PostgreSQL or Redis (through its fixtures)."""
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and params.params.get("database_url") == "postgresql"
+        if on_postgres or SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        stash = items[0].config.stash
+        stash[DESELECTED] = stash.get(DESELECTED, 0) + len(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Hold coverage to --cov-fail-under only when the whole suite runs: one module alone covers little."""
+    config = session.config
+    coverage = config.pluginmanager.getplugin("_cov")
+    options = getattr(coverage, "options", None)
+    if getattr(options, "cov_fail_under", None) is None:
+        return
+    if not _runs_every_test(config) or config.stash.get(DESELECTED, 0):
+        options.cov_fail_under = None
+        config.stash[COVERAGE_GATE_LIFTED] = True
+
+
+def _runs_every_test(config: pytest.Config) -> bool:
+    """Return whether the command line names the whole suite (no arguments, or paths covering testpaths)."""
+    if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+        return True
+    suite = [(config.rootpath / path).resolve() for path in config.getini("testpaths")]
+    named = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args if "::" not in arg]
+    return all(any(folder.is_relative_to(path) for path in named) for folder in suite)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if config.stash.get(COVERAGE_GATE_LIFTED, False):
+        terminalreporter.write_line("coverage gate not applied: it holds for the whole suite, and this run is part of it")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import read_log
+from tests.support import read_log
 
 KEYS = "key-one-0123456789,key-two-9876543210"
 

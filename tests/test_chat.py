@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from app.services.chatbot_service import SYSTEM_PROMPT
-from tests.conftest import API_KEY
 from tests.deepseek_standin import Reply
+from tests.support import API_KEY
 
 METADATA_KEYS = {
     "response_id", "timestamp", "processing_time", "model", "assistant_version", "support_contact", "error_code",

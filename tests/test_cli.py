@@ -91,6 +91,7 @@ def test_ask_marks_entries_below_both_bars(runner):
     assert any(line.split()[1] == "none" for line in result.output.splitlines()[1:-1])
 
 
+@pytest.mark.slow  # a fresh interpreter imports the whole app
 def test_the_documented_command_line_works():
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "run", "faq", "check"],

@@ -12,12 +12,11 @@ from app.extensions import db
 from app.services.chatbot_service import SYSTEM_PROMPT
 from app.services.tokens import estimate_message_tokens
 from app.storage.conversations import ConversationStore
+from app.storage.database import upgrade_schema
 from app.storage.models import Conversation, Message
-from tests.conftest import sqlite_or_postgres
 from tests.deepseek_standin import Reply
 
-
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 
 def ask(client, message, conversation_id=None):
@@ -300,7 +299,8 @@ def test_upgrading_the_schema_again_keeps_the_data(make_app):
     app = make_app()
     cid = ask(app.test_client(), "delivery hours").get_json()["conversation_id"]
 
-    again = make_app()  # upgrade_schema runs again on the same database
+    again = make_app()  # a new app on the same database, upgraded again as `run.py` does at start
+    upgrade_schema(again)
 
     assert again.test_client().get(f"/api/v1/conversations/{cid}").status_code == 200
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import read_log
+from tests.support import read_log
 
 
 def assert_error(response, status, code):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import read_log
 from tests.deepseek_standin import Reply
-from tests.test_faq_grounding import ANSWERS
+from tests.support import read_log, shipped_answers
+
+ANSWERS = shipped_answers()
 
 RELATED_QUESTION = "the strawberries were moldy"  # below the direct bar, above the fallback bar
 UNRELATED_QUESTION = "Do you sell organic kale?"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.services.chatbot_service import SYSTEM_PROMPT
-from app.services.faq_file import load_faq_file
 from tests.deepseek_standin import Reply
-from tests.test_faq_file import SHIPPED
+from tests.support import shipped_answers
 
-ANSWERS = {entry.id: entry.answer for entry in load_faq_file(SHIPPED).entries}
+ANSWERS = shipped_answers()
 FIXED_PREFIX = {"role": "system", "content": SYSTEM_PROMPT}
 
 

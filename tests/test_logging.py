@@ -6,13 +6,14 @@ import json
 import logging
 import uuid
 
+import pytest
 import structlog
 from sqlalchemy import text
 
 from app.extensions import db
 from app.utils.logger import keyed_hash
-from tests.conftest import read_log
 from tests.deepseek_standin import Reply
+from tests.support import read_log
 
 
 def request_lines(log_file):
@@ -94,6 +95,7 @@ def test_request_context_does_not_leak_into_the_next_request(client, standin, lo
     assert "response_id" not in health and "source" not in health
 
 
+@pytest.mark.slow
 def test_building_many_apps_neither_leaks_handlers_nor_duplicates_lines(make_app, log_file):
     for _ in range(20):
         app = make_app()

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 
 from app import create_app
-from tests.conftest import read_log
 from tests.deepseek_standin import Reply
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import free_port, read_log
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -53,7 +46,7 @@ def test_not_ready_without_a_deepseek_key(make_app):
 def test_not_ready_when_the_database_is_down(log_file, standin):
     app = create_app({
         "FLASK_ENV": "testing", "DEEPSEEK_API_KEY": "k", "LOG_FILE": str(log_file), "LOG_TO_STDOUT": False,
-        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/nowhere",
+        "DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere",
     })
 
     response = app.test_client().get("/ready")
@@ -64,7 +57,7 @@ def test_not_ready_when_the_database_is_down(log_file, standin):
 
 
 def test_not_ready_when_the_rate_limit_storage_is_down(make_app):
-    app = make_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{closed_port()}")
+    app = make_app(RATELIMIT_STORAGE_URI=f"redis://127.0.0.1:{free_port()}")
 
     response = app.test_client().get("/ready")
 

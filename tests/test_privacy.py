@@ -10,8 +10,8 @@ from app.extensions import db
 from app.storage.conversations import ConversationStore
 from app.storage.models import Message
 from app.utils.privacy import hash_address, mask_card_numbers, mask_personal_data
-from tests.conftest import read_log
 from tests.deepseek_standin import Reply
+from tests.support import read_log
 
 QUESTION = "I'm jane.doe@example.com, card 4111 1111 1111 1111, call +1 (555) 123-4567 about my kale"
 

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,12 +17,10 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from app import create_app
-from app.storage.database import upgrade_schema
-from tests.conftest import API_KEY, empty_postgres, free_port, wait_for_port
 from tests.deepseek_standin import Reply
+from tests.support import API_KEY, PROJECT_ROOT, empty_tables, free_port, wait_for_port, wait_until
 
-PROJECT = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.services, pytest.mark.slow]
 HTTP = urllib3.PoolManager(retries=False, timeout=30)
 
 
@@ -52,20 +49,16 @@ class Instance:
             self.process.kill()
 
 
-def empty_migrated(postgres_url: str) -> str:
-    """Bring the PostgreSQL schema up to date (as `flask db upgrade` does before gunicorn starts) and empty it."""
-    upgrade_schema(create_app({"FLASK_ENV": "testing", "DATABASE_URL": postgres_url, "LOG_FILE": ""}))
-    empty_postgres(postgres_url)
+def emptied(postgres_url: str) -> str:
+    """Empty the PostgreSQL test database (migrated once per run, as `flask db upgrade` does before gunicorn)."""
+    empty_tables(postgres_url)
     return postgres_url
 
 
 @pytest.fixture
-def shared_services(postgres_url, standin):
+def shared_services(postgres_url, redis_url, standin):
     """PostgreSQL migrated and empty, and a Redis URL; skipped unless both are configured."""
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if not redis_url:
-        pytest.skip("TEST_REDIS_URL is not set (no Redis to share between instances)")
-    return empty_migrated(postgres_url), redis_url
+    return emptied(postgres_url), redis_url
 
 
 @pytest.fixture
@@ -97,7 +90,7 @@ def start_instances(tmp_path, standin) -> Iterator:
             with open(log, "wb") as output:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-                    cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT,
+                    cwd=PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
                 )
             instance = Instance(port, process, metrics_dir, log)
             started.append(instance)
@@ -113,15 +106,14 @@ def start_instances(tmp_path, standin) -> Iterator:
 
 
 def _wait_healthy(instance: Instance, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         try:
-            if instance.get("/health").status == 200:
-                return
+            return instance.get("/health").status == 200
         except urllib3.exceptions.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{instance.url} never became healthy:\n{instance.log.read_text()[-2000:]}")
+            return False
+
+    if not wait_until(healthy, timeout, interval=0.2):
+        raise TimeoutError(f"{instance.url} never became healthy:\n{instance.log.read_text()[-2000:]}")
 
 
 def test_a_limit_of_n_allows_exactly_n_successes_across_both_even_with_forged_addresses(
@@ -178,7 +170,7 @@ def test_a_conversation_started_on_one_continues_on_the_other_and_metrics_sum_ev
 
 
 def test_when_redis_stops_mid_run_chats_are_still_served(postgres_url, private_redis, start_instances):
-    [instance] = start_instances(1, DATABASE_URL=empty_migrated(postgres_url), RATELIMIT_STORAGE_URI=private_redis.url,
+    [instance] = start_instances(1, DATABASE_URL=emptied(postgres_url), RATELIMIT_STORAGE_URI=private_redis.url,
                                  RATE_LIMITS="100/minute")
     assert instance.chat("what are your delivery hours").status == 200
 

@@ -7,7 +7,7 @@ import pytest
 from app import create_app
 from app.security.rate_limits import client_network
 from app.storage.models import Conversation
-from tests.conftest import read_log
+from tests.support import read_log
 
 KEY_ONE, KEY_TWO = "key-one-0123456789", "key-two-9876543210"
 

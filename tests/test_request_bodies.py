@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from app.api.v1.schemas import MAX_JSON_NESTING, clean_text, nesting_depth
 from app.extensions import db
 from app.storage.models import Conversation, Message
-from tests.conftest import read_log, sqlite_or_postgres
 from tests.sse import parse
+from tests.support import read_log
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 CHAT_ROUTES = ["/api/v1/chat", "/api/v1/chat/stream"]
 DEEP = 5000

@@ -8,16 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
+
+import pytest
 
 from app.utils.logger import keyed_hash
-from tests.conftest import free_port, read_log, wait_for_port
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from tests.support import PROJECT_ROOT, free_port, read_log, wait_for_port, wait_until
 
 
+@pytest.mark.slow  # a new interpreter, and the debug reloader's second one
 def test_the_development_server_logs_each_request_once_with_the_address_hashed(tmp_path):
     port, log_file = free_port(), tmp_path / "app.log"
     env = {
@@ -43,8 +42,8 @@ def test_the_development_server_logs_each_request_once_with_the_address_hashed(t
         with socket.create_connection(("127.0.0.1", port)) as connection:  # werkzeug logs a bad request line itself
             connection.sendall(b"NONSENSE\r\n\r\n")
             connection.recv(1024)
-        _wait_for(lambda: any(line.get("logger") == "werkzeug" and "400" in line["event"]
-                              for line in read_log(log_file)))
+        assert wait_until(lambda: any(line.get("logger") == "werkzeug" and "400" in line["event"]
+                                      for line in read_log(log_file)), timeout=10.0)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
@@ -58,10 +57,3 @@ def test_the_development_server_logs_each_request_once_with_the_address_hashed(t
     after_start = [line for line in lines if "Running on" not in line["event"]]
     assert "127.0.0.1" not in json.dumps(after_start)
     assert output.count('"event": "request"') == 1  # stdout has the same lines, once each
-
-
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)

@@ -19,6 +19,7 @@ from schemathesis import GenerationMode
 
 from tests.deepseek_standin import Reply
 
+pytestmark = pytest.mark.slow  # hypothesis generates hundreds of requests
 EXAMPLES = 25  # per operation and mode
 DEEP = 3000
 # Text no client should send but any client can: what the body reader must refuse or clean.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
 
 from tests.deepseek_standin import Reply
+from tests.support import read_log
 
 STRICT_CSP = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
@@ -16,8 +16,6 @@ def csp_directives(response):
     """Return a response's Content-Security-Policy as {directive: value}."""
     parts = [part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";")]
     return {part[0]: part[1] if len(part) > 1 else "" for part in parts if part[0]}
-
-from tests.conftest import read_log
 
 
 @pytest.mark.parametrize(
@@ -149,12 +147,9 @@ def test_rate_limits_come_from_config(make_app):
     assert statuses == [200, 200, 429]
 
 
-@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="TEST_REDIS_URL is not set (no Redis to test against)")
-def test_limits_can_be_kept_in_redis(make_app):
+def test_limits_can_be_kept_in_redis(make_app, redis_url):
     prefix = f"test-{uuid.uuid4().hex}"
-    client = make_app(
-        RATELIMIT_STORAGE_URI=os.environ["TEST_REDIS_URL"], RATELIMIT_KEY_PREFIX=prefix
-    ).test_client()
+    client = make_app(RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix).test_client()
 
     statuses = [client.post("/api/v1/chat", json={"message": "delivery hours"}).status_code for _ in range(6)]
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import time
 
 import pytest
 
 from tests import sse
-from tests.conftest import API_KEY, read_log
 from tests.deepseek_standin import Reply
+from tests.support import API_KEY, free_port, read_log
 
 SECRET_ERROR_TEXT = "internal shard 7 exploded: token sk-upstream-secret"
 
@@ -124,10 +123,7 @@ def test_connection_dropped_without_answer_is_502_after_retries(client, standin)
 
 
 def test_connection_refused_is_502(make_app):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    client = make_app(DEEPSEEK_BASE_URL=f"http://127.0.0.1:{closed_port}").test_client()
+    client = make_app(DEEPSEEK_BASE_URL=f"http://127.0.0.1:{free_port()}").test_client()
 
     assert_chat_error(chat(client), 502, "UPSTREAM_ERROR")
 
