@@ -35,11 +35,11 @@ def test_complete_returns_content_model_and_usage(make_client, standin):
 def test_retries_wait_at_least_what_deepseek_asked(make_client, standin):
     standin.push(Reply(status=429, headers={"Retry-After": "1"}), Reply(content="ok"))
 
-    started = time.monotonic()
     completion = make_client(timeout=5.0).complete(MESSAGES)
 
     assert completion.content == "ok"
-    assert 1.0 <= time.monotonic() - started < 2.5
+    first, second = standin.requests
+    assert second.at - first.at >= 1.0
 
 
 def test_no_retry_when_max_retries_is_zero(make_client, standin):
@@ -54,32 +54,33 @@ def test_retries_stop_at_the_deadline(make_client, standin):
     standin.default = Reply(status=500)
     try:
         started = time.monotonic()
-        with pytest.raises(UpstreamError):
-            make_client(timeout=0.6, max_retries=50, retry_backoff=0.1).complete(MESSAGES)
+        with pytest.raises(UpstreamError):  # 50 retries with backoff would take minutes
+            make_client(timeout=1.0, max_retries=50, retry_backoff=0.1).complete(MESSAGES)
         elapsed = time.monotonic() - started
     finally:
         standin.default = Reply()
 
-    assert elapsed < 0.9
+    assert elapsed < 5.0
     assert 2 <= len(standin.requests) < 10
 
 
 def test_the_deadline_covers_the_whole_answer_not_each_read(make_client, standin):
-    standin.push(Reply(keepalives=40, keepalive_interval=0.1))
+    standin.push(Reply(keepalives=100, keepalive_interval=0.1))  # 10 s of blank lines, each resetting a read timeout
 
     started = time.monotonic()
     with pytest.raises(UpstreamTimeout):
         make_client(timeout=0.8).complete(MESSAGES)
 
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 5.0
 
 
 def test_deadline_arithmetic():
-    deadline = Deadline(0.05)
-    assert 0 < deadline.remaining() <= 0.05
-    assert all(0 < seconds <= 0.05 for seconds in deadline.http_timeout(connect=5.0).values())
+    roomy, short = Deadline(60.0), Deadline(0.05)
+    assert 0 < roomy.remaining() <= 60.0 and not roomy.expired
+    assert roomy.http_timeout(connect=5.0)["connect"] == 5.0
+    assert all(0 < seconds <= 0.05 for seconds in short.http_timeout(connect=5.0).values())
     time.sleep(0.06)
-    assert deadline.expired and deadline.remaining() == 0.0
+    assert short.expired and short.remaining() == 0.0
 
 
 @pytest.mark.parametrize(

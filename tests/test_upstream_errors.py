@@ -63,7 +63,7 @@ def test_a_retry_after_longer_than_the_deadline_is_not_waited_for(make_app, stan
     started = time.monotonic()
     response = chat(client)
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 10.0  # nowhere near the 30 s asked for
     assert_chat_error(response, 503, "UPSTREAM_BUSY")
     assert len(standin.requests) == 1
 
@@ -130,12 +130,12 @@ def test_connection_refused_is_502(make_app):
 
 def test_a_slow_answer_is_504_at_the_deadline(make_app, standin):
     client = make_app(DEEPSEEK_TIMEOUT=0.5).test_client()
-    standin.push(Reply(delay=2.0))
+    standin.push(Reply(delay=10.0))
 
     started = time.monotonic()
     response = chat(client)
 
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 5.0
     assert_chat_error(response, 504, "UPSTREAM_TIMEOUT")
 
 
@@ -149,7 +149,7 @@ def test_queue_keepalives_do_not_extend_the_deadline(make_app, standin):
     elapsed = time.monotonic() - started
 
     assert_chat_error(response, 504, "UPSTREAM_TIMEOUT")
-    assert 0.9 < elapsed < 2.0
+    assert 0.9 < elapsed < 5.0  # waited for the deadline, and not for the keep-alives
 
 
 def test_no_api_key_is_503_llm_not_configured(make_app, standin):
