@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from dotenv import dotenv_values
 
 import app as app_module
 from app import create_app
 from app.storage.database import upgrade_schema
 from instance.config import Config, DevelopmentConfig, ProductionConfig, TestingConfig, config_class, settings_for
+from tests.support import PROJECT_ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -103,8 +103,7 @@ def test_dotenv_file_is_read_and_real_variables_win(monkeypatch, tmp_path):
 
 
 def test_the_shipped_development_env_file_holds_no_key():
-    lines = (Path(__file__).parent.parent / ".env.development").read_text().splitlines()
-    settings = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    settings = dotenv_values(PROJECT_ROOT / ".env.development")
 
     assert settings["DEEPSEEK_API_KEY"] == ""
 
