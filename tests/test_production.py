@@ -42,11 +42,16 @@ class Instance:
         return HTTP.request("GET", f"{self.url}{path}")
 
     def stop(self) -> None:
+        """Ask gunicorn to shut down gracefully (SIGTERM)."""
         self.process.terminate()
+
+    def wait_stopped(self) -> None:
+        """Wait for the shutdown; kill the process if it takes longer than 15 s."""
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
 
 
 def emptied(postgres_url: str) -> str:
@@ -101,8 +106,11 @@ def start_instances(tmp_path, standin) -> Iterator:
         return instances
 
     yield start
+    HTTP.clear()  # an idle keep-alive connection holds a worker's graceful shutdown for GUNICORN_KEEPALIVE
     for instance in started:
         instance.stop()
+    for instance in started:
+        instance.wait_stopped()
 
 
 def _wait_healthy(instance: Instance, timeout: float = 60.0) -> None:
