@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run test serve bench standin
+.PHONY: install install-dev run test test-fast serve bench standin
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ run: install  ## development server on 127.0.0.1:5000
 
 test: install-dev  ## the whole suite with coverage
 	$(BIN)/python -m pytest
+
+test-fast: install-dev  ## the fast loop: no browser, no services, nothing slow, no coverage
+	$(BIN)/python -m pytest -m "not browser and not services and not slow" --no-cov -q
 
 serve: install  ## production: migrate once, then gunicorn with gevent workers (gunicorn.conf.py)
 	FLASK_ENV=$${FLASK_ENV:-production} $(BIN)/flask --app wsgi db upgrade
