@@ -252,6 +252,7 @@ def _runs_every_test(config: pytest.Config) -> bool:
     return all(any(folder.is_relative_to(path) for path in named) for folder in suite)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-cov's report
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if config.stash.get(COVERAGE_GATE_LIFTED, False):
         terminalreporter.write_line("coverage gate not applied: it holds for the whole suite, and this run is part of it")
