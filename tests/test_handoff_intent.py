@@ -130,10 +130,10 @@ def test_ordinary_messages_are_not_handoffs(text):
     ],
 )
 def test_a_long_message_is_read_in_linear_time(text):
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU time: other processes on the machine do not count
     handoff_cue(text)
 
-    assert time.perf_counter() - started < 0.25  # 4000 characters take a few ms; backtracking took seconds
+    assert time.thread_time() - started < 0.25  # 4000 characters take a few ms; backtracking took seconds
 
 
 def test_the_bench_prints_the_figures_and_the_errors(capsys):
