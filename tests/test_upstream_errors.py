@@ -183,14 +183,14 @@ def stream_events(client, message="Do you sell organic kale?"):
 def test_an_answer_kept_alive_past_the_deadline_is_504_whatever_its_framing(make_app, standin, framing):
     """A close-delimited body cut by the deadline ends like a whole one; the watchdog having fired decides."""
     client = make_app(DEEPSEEK_TIMEOUT=0.8).test_client()
-    standin.push(Reply(keepalives=40, keepalive_interval=0.1, framing=framing))  # 4 s of blank lines
+    standin.push(Reply(keepalives=100, keepalive_interval=0.1, framing=framing))  # 10 s of blank lines
 
     started = time.monotonic()
     response = chat(client)
     elapsed = time.monotonic() - started
 
     assert_chat_error(response, 504, "UPSTREAM_TIMEOUT")
-    assert 0.7 < elapsed < 2.5
+    assert 0.7 < elapsed < 5.0
     assert len(standin.requests) == 1  # a timeout is not retried
 
 
@@ -208,8 +208,8 @@ def test_an_answer_in_time_is_read_whatever_its_framing(client, standin, framing
 @pytest.mark.parametrize(
     ("stall", "reply"),
     [
-        ("queued", Reply(keepalives=40, keepalive_interval=0.1)),  # `: keep-alive` for 4 s, no token
-        ("idle", Reply(content="Kale is in stock " * 2, chunk_size=17, chunk_delay=1.5)),  # 1.5 s between events
+        ("queued", Reply(keepalives=100, keepalive_interval=0.1)),  # `: keep-alive` for 10 s, no token
+        ("idle", Reply(content="Kale is in stock " * 2, chunk_size=17, hold_after=1)),  # silent after one piece
     ],
 )
 def test_a_stream_stalled_past_the_deadline_ends_with_upstream_timeout(make_app, standin, framing, stall, reply):
@@ -220,7 +220,7 @@ def test_a_stream_stalled_past_the_deadline_ends_with_upstream_timeout(make_app,
     started = time.monotonic()
     events = stream_events(client)
 
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0
     kinds = [event.event for event in events if event.event != ":"]
     assert kinds[0] == "meta" and kinds[-1] == "error"
     assert events[-1].data["error"]["code"] == "UPSTREAM_TIMEOUT"
