@@ -255,7 +255,7 @@ def _runs_every_test(config: pytest.Config) -> bool:
 @pytest.hookimpl(trylast=True)  # after pytest-cov's report
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     if config.stash.get(COVERAGE_GATE_LIFTED, False):
-        terminalreporter.write_line("coverage gate not applied: it holds for the whole suite, and this run is part of it")
+        terminalreporter.write_line("coverage gate not applied: it holds for the whole suite, and this run is a part")
 
 
 @pytest.hookimpl(hookwrapper=True)
