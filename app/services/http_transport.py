@@ -20,6 +20,7 @@ writing, timeouts) is httpcore2's own.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
@@ -27,6 +28,7 @@ import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import httpcore2
@@ -39,7 +41,7 @@ PROXY_SCHEMES = ("http", "https")
 
 def connection_pool(base_url: str) -> httpcore2.ConnectionPool:
     """Return a keep-alive connection pool for `base_url`, verified TLS, through the environment's proxy if any."""
-    ssl_context = httpcore2.default_ssl_context()
+    ssl_context = verifying_ssl_context()
     return httpcore2.ConnectionPool(
         ssl_context=ssl_context,
         proxy=environment_proxy(base_url, ssl_context),
@@ -48,6 +50,17 @@ def connection_pool(base_url: str) -> httpcore2.ConnectionPool:
         keepalive_expiry=IDLE_SECONDS,
         network_backend=ProbedBackend(),
     )
+
+
+def verifying_ssl_context() -> ssl.SSLContext:
+    """Return `httpcore2.default_ssl_context()`, built once per trust setting: each build reads the CA store (25 ms)."""
+    return _ssl_context_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@cache
+def _ssl_context_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    """Build the context; the variables it reads are the cache key, so a changed setting gets its own."""
+    return httpcore2.default_ssl_context()
 
 
 def environment_proxy(url: str, ssl_context: ssl.SSLContext | None = None) -> httpcore2.Proxy | None:
