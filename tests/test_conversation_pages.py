@@ -6,9 +6,8 @@ import pytest
 
 from app.extensions import db
 from app.storage.conversations import ConversationStore
-from tests.conftest import sqlite_or_postgres
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 
 @pytest.fixture

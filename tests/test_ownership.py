@@ -8,10 +8,9 @@ from sqlalchemy import select
 from app.extensions import db
 from app.security.api_keys import key_id
 from app.storage.models import Conversation, Message
-from tests.conftest import sqlite_or_postgres
 from tests.deepseek_standin import Reply
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 KEY_A, KEY_B = "key-alpha-0123456789", "key-bravo-9876543210"
 

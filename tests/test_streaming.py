@@ -10,9 +10,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.storage.models import Message
 from tests import sse
-from tests.conftest import read_log
 from tests.deepseek_standin import Reply
-from tests.support import wait_until
+from tests.support import read_log, wait_until
 
 
 def stream(client, message, conversation_id=None):

@@ -5,8 +5,6 @@ Counted in Redis (REDIS_URL) across every process and instance, or in memory wit
 
 from __future__ import annotations
 
-import os
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -16,20 +14,12 @@ import redis
 from app.metrics import DEEPSEEK_BUDGET_EXHAUSTED
 from app.services.token_budget import DailyTokenBudget
 from tests import sse
-from tests.conftest import read_log
 from tests.deepseek_standin import Reply
+from tests.support import read_log, wait_until
 
 USAGE = {"prompt_tokens": 60, "completion_tokens": 40, "total_tokens": 100}  # 100 tokens a call
 LLM_ONLY = "Tell me a joke about carrots"  # no FAQ is related: DeepSeek or nothing
 RELATED = "the strawberries were moldy"  # DeepSeek, else the related FAQ as a fallback
-
-
-@pytest.fixture
-def redis_url():
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (no Redis to share between instances)")
-    return url
 
 
 def ask(client, message, path="/api/v1/chat"):
@@ -84,11 +74,8 @@ def test_a_stream_the_customer_left_is_counted_by_estimate(make_app, serve, stan
     next(e for e in sse.read_events(response) if e.event == "delta")
     response.close()
     assert standin.wait_for_disconnect(timeout=3.0)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and not app.extensions["chatbot"].budget.exhausted():
-        time.sleep(0.05)
 
-    assert app.extensions["chatbot"].budget.exhausted()  # the long prompt alone is estimated over 50 tokens
+    assert wait_until(app.extensions["chatbot"].budget.exhausted, timeout=5.0)  # the prompt alone is over 50 tokens
 
 
 def test_two_instances_share_one_budget_through_redis(make_app, standin, redis_url):
