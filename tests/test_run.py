@@ -42,7 +42,7 @@ def test_the_development_server_logs_each_request_once_with_the_address_hashed(t
         with socket.create_connection(("127.0.0.1", port)) as connection:  # werkzeug logs a bad request line itself
             connection.sendall(b"NONSENSE\r\n\r\n")
             connection.recv(1024)
-        assert wait_until(lambda: any(line.get("logger") == "werkzeug" and "400" in line["event"]
+        assert wait_until(lambda: any(line.get("logger") == "werkzeug" and "code 400" in line["event"]
                                       for line in read_log(log_file)), timeout=10.0)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -52,7 +52,8 @@ def test_the_development_server_logs_each_request_once_with_the_address_hashed(t
     lines = read_log(log_file)
     about_health = [line for line in lines if "/health" in json.dumps(line)]
     assert [(line["event"], line.get("client_ip")) for line in about_health] == [("request", hashed)]
-    werkzeug_error = [line["event"] for line in lines if line.get("logger") == "werkzeug" and "400" in line["event"]]
+    werkzeug_error = [line["event"] for line in lines
+                      if line.get("logger") == "werkzeug" and "code 400" in line["event"]]
     assert werkzeug_error and all(event.startswith(f"{hashed} - - ") for event in werkzeug_error)
     after_start = [line for line in lines if "Running on" not in line["event"]]
     assert "127.0.0.1" not in json.dumps(after_start)
