@@ -6,10 +6,9 @@ import hashlib
 
 import pytest
 
-from tests.conftest import sqlite_or_postgres
 from tests.staff import add_staff, bearer, staff_command
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 ROUTES = ["/api/v1/staff/me", "/api/v1/staff/accounts"]
 

@@ -14,10 +14,10 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.services.staff_accounts import StaffAccountError
-from tests.conftest import read_log, sqlite_or_postgres
 from tests.staff import add_staff, bearer, staff_command
+from tests.support import read_log
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 TOKEN = re.compile(r"ggs_[A-Za-z0-9_-]{43}")
 ROOT = Path(__file__).parent.parent
@@ -220,6 +220,7 @@ def test_the_commands_log_what_they_did_but_never_a_token(app, log_file):
     assert first not in text_logged and second not in text_logged
 
 
+@pytest.mark.slow  # two new interpreters
 def test_in_production_the_token_ends_stdout_after_the_json_log_lines(tmp_path):
     """Production logs JSON to stdout too: the token must still be alone on the last line, and in no log line."""
     env = {"PATH": "/usr/bin:/bin", "FLASK_ENV": "production", "DATABASE_URL": f"sqlite:///{tmp_path / 'staff.db'}"}

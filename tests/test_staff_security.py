@@ -8,8 +8,8 @@ from sqlalchemy import text
 from app.extensions import db
 from app.security.staff_auth import staff_required
 from app.services.staff_accounts import ROLES
-from tests.conftest import read_log
 from tests.staff import add_staff, bearer, staff_command
+from tests.support import read_log
 
 CUSTOMER_KEY = "customer-key-0123456789"
 
