@@ -7,7 +7,6 @@ redis-server. tests/test_live_events_processes.py runs hubs in other processes a
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import uuid
@@ -21,14 +20,7 @@ from structlog.testing import capture_logs
 from app.metrics import LIVE_EVENT_PUBLISH_FAILURES, LIVE_EVENT_SUBSCRIPTIONS
 from app.services import live_events
 from app.services.live_events import KEPT_NOTIFICATIONS, LiveEvents, Notification, glob_escape
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (no Redis to share between hubs)")
-    return url
+from tests.support import wait_until
 
 
 @pytest.fixture
@@ -48,16 +40,6 @@ def make_hub() -> Iterator[Callable[..., LiveEvents]]:
 def prefix() -> str:
     """A key prefix of this test's own, so that tests sharing one Redis never hear each other."""
     return f"test-{uuid.uuid4().hex}:"
-
-
-def eventually(condition: Callable[[], bool], timeout: float) -> bool:
-    """Return whether `condition` holds within `timeout` seconds (checked every 20 ms)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def listener_threads() -> list[threading.Thread]:
@@ -265,7 +247,7 @@ def test_when_redis_dies_waiters_time_out_and_after_its_restart_all_are_woken(ma
     with capture_logs() as logs, hub.subscribe("conversation:1") as subscription:
         assert hub.connected()
         private_redis.stop()
-        assert eventually(lambda: not hub.connected(), 3.0)
+        assert wait_until(lambda: not hub.connected(), 3.0)
 
         assert subscription.wait(0.3) is False  # waiting goes on, on timeouts
         hub.publish("conversation:1", {"during": "outage"})  # no error: this process is notified directly
@@ -275,7 +257,7 @@ def test_when_redis_dies_waiters_time_out_and_after_its_restart_all_are_woken(ma
         assert LIVE_EVENT_PUBLISH_FAILURES._value.get() == failures + 1 and subscription.wait(1.0)
 
         private_redis.start()  # same port, empty: every subscription there is gone
-        assert eventually(hub.connected, 5.0)
+        assert wait_until(hub.connected, 5.0)
         assert subscription.wait(1.0)  # woken by the reconnection: what was published meanwhile is lost
         other.publish("conversation:1", {"after": "restart"})
         assert subscription.wait(2.0) and subscription.received()[-1].payload == {"after": "restart"}
@@ -293,10 +275,10 @@ def test_a_frozen_redis_is_noticed_by_its_silence_and_left_when_it_thaws(make_hu
     with hub.subscribe("conversation:1") as subscription:
         private_redis.pause()  # connections stay open; nothing answers
         try:
-            assert eventually(lambda: not hub.connected(), 4.0)
+            assert wait_until(lambda: not hub.connected(), 4.0)
         finally:
             private_redis.resume()
-        assert eventually(hub.connected, 5.0)
+        assert wait_until(hub.connected, 5.0)
         assert subscription.wait(1.0)  # the reconnection wakes it
         other.publish("conversation:1")
         assert subscription.wait(2.0)
@@ -321,9 +303,9 @@ def test_close_stops_the_listener_even_with_redis_gone_and_subscribe_starts_it_a
     assert listener_threads() == []
 
     with hub.subscribe("conversation:1") as subscription:
-        assert eventually(hub.connected, 2.0) and len(listener_threads()) == 1
+        assert wait_until(hub.connected, 2.0) and len(listener_threads()) == 1
         private_redis.stop()
-        assert eventually(lambda: not hub.connected(), 3.0)
+        assert wait_until(lambda: not hub.connected(), 3.0)
         started = time.monotonic()
         hub.close()
         assert time.monotonic() - started < 1.0 and listener_threads() == []

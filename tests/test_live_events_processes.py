@@ -12,13 +12,13 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from app.services.live_events import LiveEvents
+from tests.support import PROJECT_ROOT as PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # new interpreters, and 1000 greenlets
 
 SUBSCRIBER = """
 import json, sys, time
@@ -92,10 +92,8 @@ def run_python(code: str, *args: str, timeout: float = 60.0) -> subprocess.Popen
     )
 
 
-def test_a_notification_reaches_another_process_within_2_seconds():
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        pytest.skip("TEST_REDIS_URL is not set (no Redis to share between processes)")
+def test_a_notification_reaches_another_process_within_2_seconds(redis_url):
+    url = redis_url
     prefix, rounds = f"test-{uuid.uuid4().hex}:", 10
     child = run_python(SUBSCRIBER, url, prefix, str(rounds))
     hub = LiveEvents(url, prefix)
