@@ -20,8 +20,8 @@ run: install  ## development server on 127.0.0.1:5000
 test: install-dev  ## the whole suite with coverage
 	$(BIN)/python -m pytest
 
-test-fast: install-dev  ## the fast loop: no browser, no services, nothing slow, no coverage
-	$(BIN)/python -m pytest -m "not browser and not services and not slow" --no-cov -q
+test-fast: install-dev  ## the fast loop: no browser, no services, nothing slow, no coverage, on every core
+	$(BIN)/python -m pytest -m "not browser and not services and not slow" --no-cov -q -n auto
 
 serve: install  ## production: migrate once, then gunicorn with gevent workers (gunicorn.conf.py)
 	FLASK_ENV=$${FLASK_ENV:-production} $(BIN)/flask --app wsgi db upgrade

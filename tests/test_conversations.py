@@ -17,6 +17,7 @@ from app.storage.models import Conversation, Message
 from tests.deepseek_standin import Reply
 
 pytestmark = pytest.mark.both_databases
+UNKNOWN_ID = "5b1f3e0a-9c1d-4e7a-8f2b-6d4c3a2b1e0f"  # fixed, so that test ids are the same in every run and worker
 
 
 def ask(client, message, conversation_id=None):
@@ -74,12 +75,12 @@ def test_faq_turns_are_history_too(client, standin):
 @pytest.mark.parametrize(
     "bad_id",
     [
-        str(uuid.uuid4()),  # well formed, unknown
+        UNKNOWN_ID,  # well formed, unknown
         "not-a-uuid",
-        str(uuid.uuid1()),  # a UUID, but not one we issue
+        str(uuid.NAMESPACE_DNS),  # a UUID (version 1), but not one we issue
         "",
         "../../etc/passwd",
-        "{" + str(uuid.uuid4()) + "}",
+        "{" + UNKNOWN_ID + "}",
     ],
 )
 def test_an_unknown_or_malformed_id_is_404_and_stores_nothing(app, client, standin, bad_id):
@@ -253,7 +254,7 @@ def test_get_returns_the_conversation_oldest_first(client, standin):
 
 
 @pytest.mark.parametrize("method", ["get", "delete"])
-@pytest.mark.parametrize("bad_id", [str(uuid.uuid4()), "nope", str(uuid.uuid1())])
+@pytest.mark.parametrize("bad_id", [UNKNOWN_ID, "nope", str(uuid.NAMESPACE_DNS)])
 def test_unknown_conversations_are_404(client, method, bad_id):
     response = getattr(client, method)(f"/api/v1/conversations/{bad_id}")
 
