@@ -53,3 +53,19 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    """Start the worker's helpdesk webhook dispatcher: here, after gevent has patched threading, once per worker."""
+    from app.services.webhooks import start_dispatcher
+
+    start_dispatcher(worker.wsgi)
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Let the worker's webhook dispatcher finish the attempt under way (within the graceful timeout)."""
+    app = getattr(worker, "wsgi", None)
+    if app is not None:
+        from app.services.webhooks import stop_dispatcher
+
+        stop_dispatcher(app, timeout=max(graceful_timeout - 5, 1))

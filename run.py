@@ -1,7 +1,8 @@
 """Start the development server: HOST (default 127.0.0.1), PORT (default 5000), FLASK_ENV development.
 
-The database schema is created or upgraded first. `FLASK_APP=run.py flask ...` runs
-the project's commands against the same app.
+The database schema is created or upgraded first, and the helpdesk webhook's dispatcher
+started (when HANDOFF_WEBHOOK_URL is set). `FLASK_APP=run.py flask ...` runs the project's
+commands against the same app.
 
 For production use gunicorn (see docs/operations.md); this server is for trying the API locally.
 """
@@ -12,11 +13,12 @@ import logging
 import os
 from typing import Any
 
-from werkzeug.serving import WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler, is_running_from_reloader
 
 os.environ.setdefault("FLASK_ENV", "development")  # production would redirect plain HTTP to https
 
 from app import create_app  # noqa: E402  (FLASK_ENV must be set first)
+from app.services.webhooks import start_dispatcher  # noqa: E402
 from app.storage.database import upgrade_schema  # noqa: E402
 from app.utils.logger import address_for_logs  # noqa: E402
 
@@ -37,6 +39,8 @@ class RequestHandler(WSGIRequestHandler):
 
 if __name__ == "__main__":
     upgrade_schema(app)  # create the database, or bring it up to date keeping its data
+    if not app.debug or is_running_from_reloader():  # the reloader's watching parent serves nothing
+        start_dispatcher(app)
     app.run(
         host=os.environ.get("HOST", "127.0.0.1"),
         port=int(os.environ.get("PORT", "5000")),

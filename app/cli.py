@@ -1,4 +1,4 @@
-"""Command-line tools: `flask conversations purge`, `flask faq check|ask`, `flask staff` (and Flask-Migrate's `flask db`)."""
+"""Command-line tools: `flask conversations|webhooks purge`, `flask faq check|ask`, `flask staff` (and `flask db`)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.storage.models import utcnow
 
 conversations_cli = AppGroup("conversations", help="Manage stored conversations.")
 faq_cli = AppGroup("faq", help="Check the FAQ file and see how questions match it.")
+webhooks_cli = AppGroup("webhooks", help="Manage the helpdesk webhook's outbox.")
 
 
 def register_commands(app: Flask) -> None:
@@ -23,6 +24,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(conversations_cli)
     app.cli.add_command(faq_cli)
     app.cli.add_command(staff_cli)
+    app.cli.add_command(webhooks_cli)
 
 
 @conversations_cli.command("purge")
@@ -37,6 +39,21 @@ def purge_conversations(older_than_days: int | None) -> None:
     days = older_than_days if older_than_days is not None else current_app.config["CONVERSATION_RETENTION_DAYS"]
     deleted = current_app.extensions["chatbot"].store.purge(utcnow() - timedelta(days=days))
     click.echo(f"Deleted {deleted} conversation{'s' if deleted != 1 else ''} with no message in the last {days} days.")
+
+
+@webhooks_cli.command("purge")
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Delete events delivered more than this many days ago (default: WEBHOOK_RETENTION_DAYS).",
+)
+def purge_webhooks(older_than_days: int | None) -> None:
+    """Delete delivered webhook events past their retention (pending and failed ones stay)."""
+    webhooks = current_app.extensions["webhooks"]
+    days = older_than_days if older_than_days is not None else webhooks.settings.retention_days
+    deleted = webhooks.purge(days)
+    click.echo(f"Deleted {deleted} delivered event{'s' if deleted != 1 else ''} older than {days} days.")
 
 
 @faq_cli.command("check")

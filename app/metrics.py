@@ -43,6 +43,18 @@ DEEPSEEK_BUDGET_EXHAUSTED = Counter(
     "deepseek_budget_exhausted_total",
     "Questions that needed DeepSeek after the daily token budget was spent (answered from the FAQ, or refused).",
 )
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed")
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries_total", "Helpdesk webhook delivery attempts by outcome (delivered, retry, failed).", ["outcome"]
+)
+WEBHOOK_OUTBOX = Gauge(
+    "webhook_outbox_events",
+    "Helpdesk webhook events pending or failed, as a dispatcher last counted them (every WEBHOOK_POLL_SECONDS).",
+    ["status"],
+    multiprocess_mode="livemostrecent",
+)
+for _outcome in WEBHOOK_OUTCOMES:  # every outcome is exposed from the start, at 0
+    WEBHOOK_DELIVERIES.labels(_outcome)
 
 LIVE_EVENT_SUBSCRIPTIONS = Gauge(
     "live_event_subscriptions",
@@ -77,6 +89,17 @@ def record_deepseek_call(outcome: str, mode: str, seconds: float, usage: object 
             ("cache_hit", "cache_hit_tokens"),
         ):
             DEEPSEEK_TOKENS.labels(kind).inc(getattr(usage, attribute) or 0)
+
+
+def record_webhook_delivery(outcome: str) -> None:
+    """Count one webhook delivery attempt by its outcome: delivered, retry or failed."""
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
+
+
+def set_webhook_outbox(counts: dict[str, int]) -> None:
+    """Set the outbox gauge from a count of its events by status (pending, failed)."""
+    for status, count in counts.items():
+        WEBHOOK_OUTBOX.labels(status).set(count)
 
 
 def exposition() -> bytes:

@@ -52,6 +52,15 @@ class Config:
     REDIS_URL = ""  # e.g. redis://redis:6379/0; empty: each process keeps its own state in memory
     REDIS_KEY_PREFIX = "greengrocer:"  # before every key this app writes in REDIS_URL
 
+    # The helpdesk webhook (docs/handoff.md): off while HANDOFF_WEBHOOK_URL is empty
+    HANDOFF_WEBHOOK_URL = ""
+    HANDOFF_WEBHOOK_SECRET = ""  # required with the URL: the key of each body's X-Signature-256
+    WEBHOOK_MAX_ATTEMPTS = 8
+    WEBHOOK_TIMEOUT = 10.0  # seconds per attempt, whole
+    WEBHOOK_RETRY_BACKOFF = 10.0  # seconds before the first retry, doubling after each failed attempt
+    WEBHOOK_POLL_SECONDS = 5.0  # how often each dispatcher looks for due events it was not woken for
+    WEBHOOK_RETENTION_DAYS = 7  # delivered events are kept this long (`flask webhooks purge`)
+
     # Security
     FORCE_HTTPS = True
     TRUSTED_PROXIES = 0

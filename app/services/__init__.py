@@ -16,6 +16,7 @@ from app.services.llm import DeepSeekClient
 from app.services.redis_client import init_redis
 from app.services.staff_accounts import StaffAccounts
 from app.services.token_budget import DailyTokenBudget
+from app.services.webhooks import init_webhooks
 from app.storage.conversations import ConversationStore
 from app.storage.staff import StaffStore
 
@@ -23,8 +24,9 @@ log = structlog.get_logger(__name__)
 
 
 def init_services(app: Flask) -> None:
-    """Build the chat service, the Redis client, the live-events hub and the staff accounts; a bad FAQ_FILE stops the app."""
+    """Build the chat service, the Redis client, the live-events hub, the staff accounts and the webhook."""
     config = app.config
+    init_webhooks(app)
     llm = None
     if config["DEEPSEEK_API_KEY"]:
         llm = DeepSeekClient(

@@ -1,4 +1,4 @@
-"""Tables: conversations and their messages; staff accounts."""
+"""Tables: conversations and their messages; staff accounts; the helpdesk webhook's outbox."""
 
 from __future__ import annotations
 
@@ -95,3 +95,37 @@ class StaffAccount(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WebhookEvent(Base):
+    """One event for the helpdesk webhook, in the outbox: written in the transaction of the change it reports.
+
+    `payload` is the exact JSON body POSTed (and signed) on every attempt. A dispatcher
+    claims a `pending` row by setting `lock_token` and a lease (`locked_until`); it ends
+    `delivered` or, after WEBHOOK_MAX_ATTEMPTS or a refusal, `failed` with `last_error`.
+    A row goes with its conversation (a deletion or the retention purge).
+    """
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="ck_webhook_outbox_status"),
+        Index("ix_webhook_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_outbox_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False
+    )
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lock_token: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
