@@ -23,7 +23,9 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.extensions import db
 from app.services.llm import DeepSeekClient
+from app.services.webhooks import start_dispatcher, stop_dispatcher
 from tests.deepseek_standin import StandIn
+from tests.helpdesk import WEBHOOK_SECRET, Helpdesk
 from tests.support import (
     API_KEY,
     RedisProcess,
@@ -266,3 +268,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.skipped and item.config.getoption("--require-services") and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped under --require-services: {report.longrepr}"
+
+
+@pytest.fixture
+def helpdesk() -> Iterator[Helpdesk]:
+    """A helpdesk stand-in receiving webhooks on loopback (it checks signatures with WEBHOOK_SECRET)."""
+    server = Helpdesk(WEBHOOK_SECRET).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_webhook_app(make_app: Callable[..., Flask], helpdesk: Helpdesk) -> Iterator[Callable[..., Flask]]:
+    """Build apps that send webhooks to `helpdesk`, retrying fast; their dispatchers are stopped after the test.
+
+    `make_webhook_app(start=True)` also starts the app's dispatcher, as a server does.
+    """
+    apps: list[Flask] = []
+
+    def build(start: bool = False, **overrides: Any) -> Flask:
+        settings = {
+            "HANDOFF_WEBHOOK_URL": helpdesk.url,
+            "HANDOFF_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "WEBHOOK_TIMEOUT": 2.0,
+            "WEBHOOK_RETRY_BACKOFF": 0.05,
+            "WEBHOOK_POLL_SECONDS": 0.1,
+            "RATE_LIMITS": "1000/minute",
+            **overrides,
+        }
+        app = make_app(**settings)
+        apps.append(app)
+        if start:
+            start_dispatcher(app)
+        return app
+
+    yield build
+    for app in apps:
+        stop_dispatcher(app)

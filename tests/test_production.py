@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import urllib3
 
+from app import create_app
 from tests.deepseek_standin import Reply
+from tests.helpdesk import WEBHOOK_SECRET, enqueue, new_conversation
 from tests.support import API_KEY, PROJECT_ROOT, empty_tables, free_port, wait_for_port, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
@@ -206,3 +208,42 @@ def test_the_daily_token_budget_is_one_budget_across_instances_and_workers(share
     assert [response.status for response in responses] == [200, 200, 200, 503, 503, 503]
     assert {json.loads(response.data)["error"]["code"] for response in responses[3:]} == {"BUDGET_EXHAUSTED"}
     assert len(standin.requests) == 3
+
+
+def test_the_workers_of_two_instances_deliver_each_webhook_event_exactly_once(shared_services, start_instances,
+                                                                             helpdesk):
+    database_url, redis_url = shared_services
+    webhook = {"HANDOFF_WEBHOOK_URL": helpdesk.url, "HANDOFF_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    instances = start_instances(2, DATABASE_URL=database_url, RATELIMIT_STORAGE_URI=redis_url,
+                                RATELIMIT_KEY_PREFIX=uuid.uuid4().hex, WEBHOOK_POLL_SECONDS="0.1", **webhook)
+    # Another process writes the events, as a third instance whose dispatcher is busy would; four workers race.
+    producer = create_app({"FLASK_ENV": "testing", "DATABASE_URL": database_url, "LOG_FILE": "", **webhook})
+    conversations = [new_conversation(producer) for _ in range(20)]
+    for n in range(200):
+        enqueue(producer, conversations[n % 20], "message.created", {"n": n})
+
+    accepted = helpdesk.wait_for(200, timeout=60)
+    # Each worker counts its own deliveries; /metrics of an instance sums its workers.
+    assert wait_until(lambda: sum(delivered_count(instance) for instance in instances) == 200, timeout=10)
+    for instance in instances:
+        instance.stop()
+
+    assert len(helpdesk.received) == 200 and len({item.event_id for item in accepted}) == 200
+    assert all(item.signed for item in accepted)
+    for conversation_id in conversations:
+        numbers = [item.body["data"]["n"] for item in accepted if item.body["conversation_id"] == conversation_id]
+        assert numbers == sorted(numbers) and len(numbers) == 10
+    senders = {item.client_port for item in accepted}
+    assert len(senders) >= 2  # more than one worker delivered
+    for instance in instances:
+        log = instance.log.read_text()
+        assert log.count('"event": "webhook_dispatcher_started"') == 2  # one per worker
+        assert log.count('"event": "webhook_dispatcher_stopped"') == 2  # gunicorn's worker_exit stopped them
+
+
+def delivered_count(instance: Instance) -> float:
+    """Return the instance's webhook_deliveries_total{outcome="delivered"}, summed over its workers."""
+    for line in instance.get("/metrics").data.decode().splitlines():
+        if line.startswith('webhook_deliveries_total{outcome="delivered"} '):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
