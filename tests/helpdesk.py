@@ -27,6 +27,7 @@ from typing import Any
 from flask import Flask
 
 from app.extensions import db
+from app.services.webhooks import HelpdeskWebhooks
 from app.storage.conversations import TOUCH_CONVERSATION
 from app.storage.models import utcnow
 
@@ -36,12 +37,18 @@ WEBHOOK_SECRET = "whsec-test-5f0c9a1e7b3d4c2a"  # what the `helpdesk` fixture an
 
 @dataclass
 class Answer:
-    """What the helpdesk answers to one POST: a status after `delay` seconds, or a dropped connection."""
+    """What the helpdesk answers to one POST: a status after `delay` seconds, or a dropped connection.
+
+    body_size: send a body of that many bytes instead of a short JSON one; cut: close the
+    connection halfway through the body its Content-Length announced.
+    """
 
     status: int = 200
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    body_size: int | None = None
+    cut: bool = False
 
 
 @dataclass
@@ -160,9 +167,9 @@ def new_conversation(app: Flask) -> str:
 
 
 def enqueue(app: Flask, conversation_id: str, event: str = "handoff.requested", data: dict | None = None, *,
-            commit: bool = True, notify: bool = True) -> None:
+            commit: bool = True, notify: bool = True, webhooks: HelpdeskWebhooks | None = None) -> None:
     """Enqueue an event as the handoff service does, after changing the conversation; commit (or not), notify."""
-    webhooks = app.extensions["webhooks"]
+    webhooks = webhooks or app.extensions["webhooks"]
     with app.app_context():
         connection = db.session.connection()
         connection.execute(TOUCH_CONVERSATION, {"conversation_id": conversation_id, "last_message_at": utcnow()})
@@ -225,6 +232,8 @@ def _handler_for(helpdesk: Helpdesk) -> type[BaseHTTPRequestHandler]:
                 helpdesk._answered(received, None)
                 return
             body = json.dumps({"received": received.event_id}).encode()
+            if answer.body_size is not None:
+                body = b"x" * answer.body_size
             try:
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
@@ -232,8 +241,11 @@ def _handler_for(helpdesk: Helpdesk) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(body[:len(body) // 2] if answer.cut else body)
                 self.wfile.flush()
+                if answer.cut:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
             except (BrokenPipeError, ConnectionResetError):  # the sender gave up (its timeout)
                 self.close_connection = True
                 helpdesk._answered(received, None)

@@ -17,8 +17,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, text
 
+from app import create_app
 from app.extensions import db
-from app.services.webhooks import EVENTS, start_dispatcher, stop_dispatcher
+from app.services.webhooks import EVENTS, HelpdeskWebhooks, start_dispatcher, stop_dispatcher
 from app.services.webhooks.dispatcher import backoff
 from app.services.webhooks.helpdesk import retry_after
 from app.storage.models import WebhookEvent, utcnow
@@ -175,6 +176,20 @@ def test_a_helpdesk_that_does_not_answer_in_time_is_tried_again(make_webhook_app
     assert [item.headers["x-delivery-attempt"] for item in helpdesk.received] == ["1", "2"]
 
 
+@pytest.mark.parametrize("answer", [Answer(202, body_size=1024 * 1024), Answer(200, body_size=1000, cut=True)],
+                         ids=["a long body", "a body cut short"])
+def test_the_status_decides_whatever_the_body(make_webhook_app, helpdesk, answer):
+    app = make_webhook_app(start=True)
+    helpdesk.push(answer)
+
+    enqueue(app, new_conversation(app))
+    enqueue(app, new_conversation(app))  # on a new connection if the first one could not be kept
+    helpdesk.wait_for(2)
+
+    assert wait_until(lambda: [(row.status, row.attempts) for row in outbox(app)] == [("delivered", 1)] * 2,
+                      timeout=15)
+
+
 def test_retry_after_sets_the_next_attempt(make_webhook_app, helpdesk):
     app = make_webhook_app(start=True)
     helpdesk.push(Answer(429, headers={"Retry-After": "2"}))
@@ -189,10 +204,11 @@ def test_retry_after_sets_the_next_attempt(make_webhook_app, helpdesk):
     helpdesk.wait_for(1)
 
 
-def test_a_refusal_fails_at_once_and_later_events_of_the_conversation_still_go(make_webhook_app, helpdesk):
+@pytest.mark.parametrize("status", [400, 404, 410, 301])
+def test_a_refusal_fails_at_once_and_later_events_of_the_conversation_still_go(make_webhook_app, helpdesk, status):
     app = make_webhook_app(start=True)
     before = metric(app, "webhook_deliveries_total", outcome="failed")
-    helpdesk.push(Answer(400))
+    helpdesk.push(Answer(status, headers={"Location": helpdesk.url}))
     conversation_id = new_conversation(app)
 
     enqueue(app, conversation_id, "handoff.requested")
@@ -200,7 +216,7 @@ def test_a_refusal_fails_at_once_and_later_events_of_the_conversation_still_go(m
     [accepted] = helpdesk.wait_for(1)
 
     failed, delivered = outbox(app)
-    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, "HTTP 400")
+    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, f"HTTP {status}")
     assert accepted.event_id == delivered.event_id and accepted.body["event"] == "message.created"
     assert metric(app, "webhook_deliveries_total", outcome="failed") == before + 1
 
@@ -240,6 +256,33 @@ def test_events_of_one_conversation_go_in_order_and_others_do_not_wait_for_them(
     accepted = helpdesk.wait_for(3)
     assert [item.body["data"]["n"] for item in accepted] == [3, 1, 2]
     assert [item.body["data"]["n"] for item in helpdesk.received] == [1, 3, 1, 2]
+
+
+def test_a_dispatcher_whose_lease_ran_out_records_nothing_over_the_one_that_took_the_event(
+    make_webhook_app, helpdesk, log_file
+):
+    app = make_webhook_app(WEBHOOK_TIMEOUT=30.0)
+    webhooks = app.extensions["webhooks"]
+    # A clock two minutes slow: its leases have run out when they are taken (instances' clocks must agree).
+    slow = HelpdeskWebhooks(webhooks.settings, webhooks.store.engine, clock=lambda: utcnow() - timedelta(minutes=2))
+    slow.start_dispatcher()
+    helpdesk.hold()
+    try:
+        enqueue(app, new_conversation(app), webhooks=slow)
+        helpdesk.wait_for(1, accepted=False)
+        start_dispatcher(app)  # sees the lease as expired and takes the event over
+        helpdesk.wait_for(2, accepted=False)
+        helpdesk.release()
+        assert wait_until(lambda: any(line["event"] == "webhook_lease_lost" for line in read_log(log_file)),
+                          timeout=15)
+    finally:
+        slow.stop_dispatcher()
+
+    first, second = helpdesk.received
+    assert first.event_id == second.event_id  # the abnormal case: the helpdesk dedupes on X-Event-ID
+    assert [first.headers["x-delivery-attempt"], second.headers["x-delivery-attempt"]] == ["1", "2"]
+    [row] = outbox(app)
+    assert (row.status, row.attempts) == ("delivered", 2)
 
 
 def test_events_left_by_a_stopped_server_are_delivered_by_the_next_one(make_webhook_app, helpdesk):
@@ -375,9 +418,9 @@ def test_the_dispatcher_outlives_a_database_error(make_webhook_app, helpdesk, lo
         ({"WEBHOOK_RETRY_BACKOFF": -0.5}, "WEBHOOK_RETRY_BACKOFF must not be negative"),
     ],
 )
-def test_settings_the_webhook_cannot_work_with_stop_the_app(make_app, settings, message):
+def test_settings_the_webhook_cannot_work_with_stop_the_app(settings, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        make_app(**settings)
+        create_app({"FLASK_ENV": "testing", "LOG_FILE": "", **settings})
 
 
 def test_the_wait_doubles_with_jitter_honours_retry_after_and_is_an_hour_at_most():
@@ -391,8 +434,8 @@ def test_the_wait_doubles_with_jitter_honours_retry_after_and_is_an_hour_at_most
 @pytest.mark.parametrize(
     ("value", "low", "high"),
     [(b"7", 7.0, 7.0), ("in 30 s", 28.0, 30.0), (b"Mon, 01 Jan 2001 00:00:00 GMT", 0.0, 0.0),
-     (b"soon", None, None), (b"-3", None, None)],
-    ids=["seconds", "date", "past date", "garbage", "negative"],
+     (b"Mon, 01 Jan 2001 00:00:00 -0000", 0.0, 0.0), (b"soon", None, None), (b"-3", None, None)],
+    ids=["seconds", "date", "past date", "date without zone", "garbage", "negative"],
 )
 def test_retry_after_is_read_in_seconds_or_as_a_date(value, low, high):
     if value == "in 30 s":
