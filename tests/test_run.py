@@ -12,7 +12,9 @@ import urllib.request
 
 import pytest
 
+from app import create_app
 from app.utils.logger import keyed_hash
+from tests.helpdesk import WEBHOOK_SECRET, enqueue, new_conversation
 from tests.support import PROJECT_ROOT, free_port, read_log, wait_for_port, wait_until
 
 
@@ -58,3 +60,25 @@ def test_the_development_server_logs_each_request_once_with_the_address_hashed(t
     after_start = [line for line in lines if "Running on" not in line["event"]]
     assert "127.0.0.1" not in json.dumps(after_start)
     assert output.count('"event": "request"') == 1  # stdout has the same lines, once each
+
+
+@pytest.mark.slow  # a new interpreter, and the debug reloader's second one
+def test_the_development_server_runs_one_webhook_dispatcher_in_its_serving_process(tmp_path, helpdesk):
+    port, log_file, database_url = free_port(), tmp_path / "app.log", f"sqlite:///{tmp_path / 'dev.db'}"
+    webhook = {"HANDOFF_WEBHOOK_URL": helpdesk.url, "HANDOFF_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    env = {**os.environ, "FLASK_ENV": "development", "PORT": str(port), "DATABASE_URL": database_url,
+           "DEEPSEEK_API_KEY": "", "LOG_FILE": str(log_file), "WEBHOOK_POLL_SECONDS": "0.1", **webhook}
+    server = subprocess.Popen([sys.executable, "run.py"], cwd=PROJECT_ROOT, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=60)
+        producer = create_app({"FLASK_ENV": "testing", "DATABASE_URL": database_url, "LOG_FILE": "", **webhook})
+        enqueue(producer, new_conversation(producer))  # as a request to the server would
+        [received] = helpdesk.wait_for(1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    assert received.signed
+    started = [line for line in read_log(log_file) if line["event"] == "webhook_dispatcher_started"]
+    assert len(started) == 1  # in the reloader's child, which serves; not in its watching parent

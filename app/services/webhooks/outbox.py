@@ -140,10 +140,9 @@ class HelpdeskWebhooks:
             self.notify()
         return requeued
 
-    def purge(self, older_than_days: int | None = None) -> int:
-        """Delete events delivered more than `older_than_days` (default WEBHOOK_RETENTION_DAYS) ago; return how many."""
-        days = self.settings.retention_days if older_than_days is None else older_than_days
-        return self.store.purge(self.clock() - timedelta(days=days))
+    def purge(self, older_than_days: int) -> int:
+        """Delete events delivered more than `older_than_days` ago; return how many."""
+        return self.store.purge(self.clock() - timedelta(days=older_than_days))
 
     def start_dispatcher(self) -> Dispatcher | None:
         """Start this process's dispatcher (once); None when the webhook is off."""
