@@ -8,7 +8,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from app.services import faq_path
+from app.services import faq_path, webhooks_service
 from app.services.faq import FaqIndex
 from app.services.faq_file import FaqFileError, load_faq_file
 from app.staff_cli import staff_cli
@@ -50,7 +50,7 @@ def purge_conversations(older_than_days: int | None) -> None:
 )
 def purge_webhooks(older_than_days: int | None) -> None:
     """Delete delivered webhook events past their retention (pending and failed ones stay)."""
-    webhooks = current_app.extensions["webhooks"]
+    webhooks = webhooks_service()
     days = older_than_days if older_than_days is not None else webhooks.settings.retention_days
     deleted = webhooks.purge(days)
     click.echo(f"Deleted {deleted} delivered event{'s' if deleted != 1 else ''} older than {days} days.")

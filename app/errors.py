@@ -106,6 +106,12 @@ class ConversationNotFound(APIError):
     message = "We could not find that conversation. Please start a new one."
 
 
+class WebhookEventNotFound(APIError):
+    status_code = 404
+    code = "WEBHOOK_EVENT_NOT_FOUND"
+    message = "There is no failed webhook event with that id."
+
+
 class ConversationFull(APIError):
     status_code = 409
     code = "CONVERSATION_FULL"

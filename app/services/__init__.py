@@ -16,7 +16,7 @@ from app.services.llm import DeepSeekClient
 from app.services.redis_client import init_redis
 from app.services.staff_accounts import StaffAccounts
 from app.services.token_budget import DailyTokenBudget
-from app.services.webhooks import init_webhooks
+from app.services.webhooks import HelpdeskWebhooks, init_webhooks
 from app.storage.conversations import ConversationStore
 from app.storage.staff import StaffStore
 
@@ -72,6 +72,11 @@ def staff_accounts_service() -> StaffAccounts:
 def live_events() -> LiveEvents:
     """Return the current app's live-events hub (publish after a commit, subscribe to wait for changes)."""
     return current_app.extensions["live_events"]
+
+
+def webhooks_service() -> HelpdeskWebhooks:
+    """Return the current app's helpdesk webhook (for the handoff service, the staff blueprint and `flask webhooks`)."""
+    return current_app.extensions["webhooks"]
 
 
 def build_faq_index(app: Flask) -> FaqIndex:
