@@ -8,7 +8,8 @@ every request waiting until `release()`, `down()` stops listening (connections a
 refused) and `up()` listens again on the same port.
 
 `new_conversation()` and `enqueue()` put events in an app's outbox as the handoff service
-does, in the transaction that changes the conversation.
+does, in the transaction that changes the conversation; `outbox()` reads it back and
+`metric()` reads a sample of the app's /metrics.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 
 from app.extensions import db
 from app.services.webhooks import HelpdeskWebhooks
 from app.storage.conversations import TOUCH_CONVERSATION
-from app.storage.models import utcnow
+from app.storage.models import WebhookEvent, utcnow
 
 PATH = "/hooks/greengrocer"
 WEBHOOK_SECRET = "whsec-test-5f0c9a1e7b3d4c2a"  # what the `helpdesk` fixture and `make_webhook_app` share
@@ -181,6 +183,24 @@ def enqueue(app: Flask, conversation_id: str, event: str = "handoff.requested", 
             db.session.rollback()
     if notify:
         webhooks.notify()
+
+
+def outbox(app: Flask) -> list[WebhookEvent]:
+    """Return every outbox row, oldest first."""
+    with app.app_context():
+        rows = list(db.session.scalars(select(WebhookEvent).order_by(WebhookEvent.id)))
+        db.session.expunge_all()
+        db.session.rollback()
+        return rows
+
+
+def metric(app: Flask, name: str, **labels: str) -> float:
+    """Return a sample's value from the app's /metrics (0 when absent)."""
+    wanted = name + "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
+    for line in app.test_client().get("/metrics").get_data(as_text=True).splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 class _Server(ThreadingHTTPServer):
