@@ -1,6 +1,6 @@
 """The helpdesk webhook as the rest of the app sees it: `enqueue()` in a transaction, `notify()` after its commit.
 
-    webhooks: HelpdeskWebhooks = current_app.extensions["webhooks"]   # or given to a service
+    webhooks = webhooks_service()                # app.services; or given to a service when it is built
     connection = session.connection()            # the transaction that changes the conversation
     ...UPDATE the conversation, INSERT its message...
     webhooks.enqueue(connection, "handoff.requested", conversation_id,
