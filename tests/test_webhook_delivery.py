@@ -19,8 +19,8 @@ from app.services.webhooks import EVENTS
 from app.services.webhooks.dispatcher import backoff
 from app.services.webhooks.helpdesk import retry_after
 from app.storage.models import utcnow
-from tests.conftest import WEBHOOK_SECRET, read_log, wait_until
-from tests.helpdesk import PATH, Answer, enqueue, metric, new_conversation, outbox
+from tests.helpdesk import PATH, WEBHOOK_SECRET, Answer, enqueue, metric, new_conversation, outbox
+from tests.support import read_log, wait_until
 
 TRANSCRIPT = [
     {"message_id": 1, "role": "user", "content": "My order 5521 arrived with squashed kiwis", "created_at": "x"},
@@ -141,6 +141,7 @@ def test_the_status_decides_whatever_the_body(make_webhook_app, helpdesk, answer
                       timeout=15)
 
 
+@pytest.mark.slow  # waits out the helpdesk's 2 s
 def test_retry_after_sets_the_next_attempt(make_webhook_app, helpdesk):
     app = make_webhook_app(start=True)
     helpdesk.push(Answer(429, headers={"Retry-After": "2"}))

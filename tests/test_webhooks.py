@@ -18,10 +18,10 @@ from sqlalchemy import text
 from app.extensions import db
 from app.services.webhooks import HelpdeskWebhooks, start_dispatcher, stop_dispatcher
 from app.storage.models import utcnow
-from tests.conftest import read_log, sqlite_or_postgres, wait_until
 from tests.helpdesk import Answer, enqueue, new_conversation, outbox
+from tests.support import read_log, wait_until
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 
 def test_without_a_webhook_url_nothing_is_written_and_no_dispatcher_runs(make_app, helpdesk):
@@ -123,6 +123,7 @@ def test_the_lease_of_a_dispatcher_that_died_mid_attempt_runs_out_and_another_de
     assert dead.extensions["webhooks"].store.delivered(claimed, utcnow()) is False  # its lease is gone
 
 
+@pytest.mark.slow
 def test_two_dispatchers_racing_deliver_each_of_200_events_exactly_once_in_order(make_webhook_app, helpdesk):
     first, second = make_webhook_app(start=True), make_webhook_app(start=True)
     conversations = [new_conversation(first) for _ in range(20)]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import read_log, sqlite_or_postgres, wait_until
 from tests.helpdesk import Answer, enqueue, new_conversation
 from tests.staff import add_staff, bearer
+from tests.support import read_log, wait_until
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 FAILED = "/api/v1/staff/webhooks/failed"
 
