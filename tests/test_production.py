@@ -225,8 +225,11 @@ def test_the_workers_of_two_instances_deliver_each_webhook_event_exactly_once(sh
     accepted = helpdesk.wait_for(200, timeout=60)
     # Each worker counts its own deliveries; /metrics of an instance sums its workers.
     assert wait_until(lambda: sum(delivered_count(instance) for instance in instances) == 200, timeout=10)
+    HTTP.clear()  # idle keep-alive connections would hold the workers' graceful shutdown
     for instance in instances:
         instance.stop()
+    for instance in instances:
+        instance.wait_stopped()
 
     assert len(helpdesk.received) == 200 and len({item.event_id for item in accepted}) == 200
     assert all(item.signed for item in accepted)
