@@ -66,6 +66,13 @@ class MessageTooLong(APIError):
     message = "That message is too long. Please shorten it and try again."
 
 
+class InvalidFaqEntry(InvalidRequest):
+    """An FAQ entry sent to the staff API breaks a rule of the file format; `field` names the field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f'"{field}": {problem}', extra={"field": field})
+
+
 class Unauthorized(APIError):
     status_code = 401
     code = "UNAUTHORIZED"
@@ -110,6 +117,24 @@ class WebhookEventNotFound(APIError):
     status_code = 404
     code = "WEBHOOK_EVENT_NOT_FOUND"
     message = "There is no failed webhook event with that id."
+
+
+class FaqNotFound(APIError):
+    status_code = 404
+    code = "FAQ_NOT_FOUND"
+    message = "There is no FAQ entry with that id."
+
+
+class MessageNotFound(APIError):
+    status_code = 404
+    code = "MESSAGE_NOT_FOUND"
+    message = "There is no message with that id."
+
+
+class FaqIdTaken(APIError):
+    status_code = 409
+    code = "FAQ_ID_TAKEN"
+    message = "An FAQ entry with that id already exists; choose another id, or edit that entry."
 
 
 class ConversationFull(APIError):

@@ -27,7 +27,9 @@ class Config:
     ASSISTANT_VERSION = "1.0.0"
     SUPPORT_CONTACT = "support@greengrocerfoods.com or 1-800-555-0142 (8 AM to 8 PM EST)"
     MAX_MESSAGE_CHARS = 4000
-    FAQ_FILE = "instance/faq.yaml"  # relative paths are from the project folder
+    FAQ_FILE = "instance/faq.yaml"  # seeds an empty knowledge base; `flask faq import` default; relative to the project
+    KB_PROMPT_MAX_CHARS = 16000  # send DeepSeek the whole knowledge base up to this size, else the related entries
+    KB_REFRESH_SECONDS = 2.0  # how often each process checks the database for a changed knowledge base
 
     # DeepSeek (OpenAI-compatible chat completions)
     DEEPSEEK_API_KEY = ""

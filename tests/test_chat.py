@@ -9,6 +9,7 @@ import pytest
 
 from app.services.chatbot_service import SYSTEM_PROMPT
 from tests.deepseek_standin import Reply
+from tests.prompts import FIXED_PREFIX
 from tests.support import API_KEY
 
 METADATA_KEYS = {
@@ -83,10 +84,7 @@ def test_deepseek_receives_the_design_prompt_and_settings(make_app, standin):
     assert request.body["temperature"] == 0.7
     assert request.body["max_tokens"] == 500
     assert request.body["stream"] is False
-    assert request.body["messages"] == [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": "Do you sell organic kale?"},
-    ]
+    assert request.body["messages"] == [*FIXED_PREFIX, {"role": "user", "content": "Do you sell organic kale?"}]
 
 
 def test_system_prompt_keeps_the_designs_rules():

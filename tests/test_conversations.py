@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.services.chatbot_service import SYSTEM_PROMPT
 from app.services.tokens import estimate_message_tokens
 from app.storage.conversations import ConversationStore
 from app.storage.database import upgrade_schema
 from app.storage.models import Conversation, Message
 from tests.deepseek_standin import Reply
+from tests.prompts import FIXED_PREFIX, conversation
 
 pytestmark = pytest.mark.both_databases
 UNKNOWN_ID = "5b1f3e0a-9c1d-4e7a-8f2b-6d4c3a2b1e0f"  # fixed, so that test ids are the same in every run and worker
@@ -55,7 +55,7 @@ def test_the_second_turn_resends_the_first(client, standin):
     assert second.status_code == 200
     assert second.get_json()["conversation_id"] == first["conversation_id"]
     assert standin.requests[1].body["messages"] == [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        *FIXED_PREFIX,
         {"role": "user", "content": "Do you sell kale?"},
         {"role": "assistant", "content": "We stock kale daily."},
         {"role": "user", "content": "Is it organic?"},
@@ -68,8 +68,8 @@ def test_faq_turns_are_history_too(client, standin):
     ask(client, "and on holidays?", first["conversation_id"])
 
     [request] = standin.requests
-    assert [m["role"] for m in request.body["messages"]] == ["system", "user", "assistant", "user"]
-    assert request.body["messages"][2]["content"] == first["content"]
+    assert [m["role"] for m in request.body["messages"]] == ["system", "system", "user", "assistant", "user"]
+    assert conversation(request.body["messages"])[1] == first["content"]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_failed_turns_and_reasoning_are_never_sent_back(client, standin):
     ask(client, "and spinach?", cid)
 
     sent = standin.requests[0].body["messages"]
-    assert [m["content"] for m in sent[1:]] == ["kale?", "Kale: yes.", "and spinach?"]
+    assert conversation(sent) == ["kale?", "Kale: yes.", "and spinach?"]
     assert "PRIVATE REASONING" not in str(sent) and "THIS FAILED" not in str(sent)
 
 
@@ -183,7 +183,7 @@ def test_history_keeps_the_newest_turns_within_the_message_limit(make_app, stand
 
     ask(client, "question 4", cid)
 
-    sent = [m["content"] for m in standin.requests[0].body["messages"][1:]]
+    sent = conversation(standin.requests[0].body["messages"])
     assert sent == ["question 2", "answer 2", "question 3", "answer 3", "question 4"]
 
 
@@ -214,7 +214,7 @@ def test_history_keeps_the_newest_turns_within_the_token_estimate(make_app, stan
 
     ask(client, "and the next question?", cid)
 
-    sent = [m["content"] for m in standin.requests[0].body["messages"][1:]]
+    sent = conversation(standin.requests[0].body["messages"])
     expected = [text for turn in turns[len(turns) - kept:] for text in turn]
     assert sent == [*expected, "and the next question?"]  # the new message itself is not counted
 
@@ -225,7 +225,7 @@ def test_history_of_one_turn_too_large_for_the_budget_is_left_out(make_app, stan
 
     ask(client, "and spinach?", cid)
 
-    assert [m["content"] for m in standin.requests[0].body["messages"][1:]] == ["and spinach?"]
+    assert conversation(standin.requests[0].body["messages"]) == ["and spinach?"]
 
 
 def test_the_default_history_budget_is_4000_tokens(app):
@@ -293,7 +293,7 @@ def test_a_conversation_survives_a_restart(make_app, standin):
     ask(restarted, "and spinach?", cid)
 
     assert [m["content"] for m in body["messages"]] == ["kale?", "Kale: yes."]
-    assert [m["content"] for m in standin.requests[-1].body["messages"][1:]] == ["kale?", "Kale: yes.", "and spinach?"]
+    assert conversation(standin.requests[-1].body["messages"]) == ["kale?", "Kale: yes.", "and spinach?"]
 
 
 def test_upgrading_the_schema_again_keeps_the_data(make_app):

@@ -30,7 +30,8 @@ def failing_client(make_app, standin, code):
 
 
 def test_the_question_used_here_is_only_a_fallback_match(app):
-    faq = app.extensions["chatbot"].faq
+    with app.app_context():
+        faq = app.extensions["chatbot"].faq
 
     assert faq.match(RELATED_QUESTION) is None
     assert faq.fallback(RELATED_QUESTION).entry.id == "damaged-missing-items"

@@ -11,6 +11,7 @@ from app.extensions import db
 from app.storage.models import Message
 from tests import sse
 from tests.deepseek_standin import Reply
+from tests.prompts import conversation
 from tests.support import read_log, wait_until
 
 
@@ -75,10 +76,10 @@ def test_a_two_turn_conversation_across_both_endpoints(client, standin):
     third = sse.parse(stream(client, "Organic?", cid).get_data(as_text=True))
 
     assert second["conversation_id"] == cid and third[0].data["conversation_id"] == cid
-    assert [m["content"] for m in standin.requests[1].body["messages"][1:]] == [
+    assert conversation(standin.requests[1].body["messages"]) == [
         "Do you sell kale?", "We stock kale daily.", "Is it organic?",
     ]
-    assert [m["content"] for m in standin.requests[2].body["messages"][1:]] == [
+    assert conversation(standin.requests[2].body["messages"]) == [
         "Do you sell kale?", "We stock kale daily.", "Is it organic?", "Yes, certified organic.", "Organic?",
     ]
 

@@ -9,8 +9,8 @@ from flask import Flask, current_app
 
 from app.extensions import db
 from app.services.chatbot_service import ChatbotService, HistoryLimits
-from app.services.faq import FaqIndex
 from app.services.faq_file import load_faq_file, resolve
+from app.services.knowledge_base import KnowledgeBaseService
 from app.services.live_events import LiveEvents
 from app.services.llm import DeepSeekClient
 from app.services.redis_client import init_redis
@@ -18,15 +18,17 @@ from app.services.staff_accounts import StaffAccounts
 from app.services.token_budget import DailyTokenBudget
 from app.services.webhooks import HelpdeskWebhooks, init_webhooks
 from app.storage.conversations import ConversationStore
+from app.storage.knowledge_base import KnowledgeBaseStore
 from app.storage.staff import StaffStore
 
 log = structlog.get_logger(__name__)
 
 
 def init_services(app: Flask) -> None:
-    """Build the chat service, the Redis client, the live-events hub, the staff accounts and the webhook."""
+    """Build the knowledge base, chat service, Redis, live events, staff accounts, webhook; a bad FAQ_FILE stops it."""
     config = app.config
     init_webhooks(app)
+    knowledge_base = build_knowledge_base(app)
     llm = None
     if config["DEEPSEEK_API_KEY"]:
         llm = DeepSeekClient(
@@ -47,7 +49,7 @@ def init_services(app: Flask) -> None:
         budget = DailyTokenBudget(config["DEEPSEEK_DAILY_TOKEN_BUDGET"], redis_client, config["REDIS_KEY_PREFIX"])
     app.extensions["live_events"] = LiveEvents(config["REDIS_URL"], config["REDIS_KEY_PREFIX"], client=redis_client)
     app.extensions["chatbot"] = ChatbotService(
-        build_faq_index(app),
+        knowledge_base,
         llm,
         ConversationStore(db.session),
         history=HistoryLimits(config["HISTORY_MAX_MESSAGES"], config["HISTORY_MAX_TOKENS"]),
@@ -55,6 +57,7 @@ def init_services(app: Flask) -> None:
         support_contact=config["SUPPORT_CONTACT"],
         max_turns=config["MAX_TURNS_PER_CONVERSATION"],
         budget=budget,
+        knowledge_base_prompt_max_chars=config["KB_PROMPT_MAX_CHARS"],
     )
     app.extensions["staff_accounts"] = StaffAccounts(StaffStore(db.session))
 
@@ -79,13 +82,24 @@ def webhooks_service() -> HelpdeskWebhooks:
     return current_app.extensions["webhooks"]
 
 
-def build_faq_index(app: Flask) -> FaqIndex:
-    """Load FAQ_FILE (relative to the project folder) and index it; raise FaqFileError if it is invalid."""
+def knowledge_base_service() -> KnowledgeBaseService:
+    """Return the current app's live knowledge base (for the chat service, the staff FAQ routes and `flask faq`)."""
+    return current_app.extensions["knowledge_base"]
+
+
+def build_knowledge_base(app: Flask) -> KnowledgeBaseService:
+    """Build the live knowledge base, with FAQ_FILE (checked now: FaqFileError if invalid) to seed an empty database."""
+    for setting in ("KB_PROMPT_MAX_CHARS", "KB_REFRESH_SECONDS"):
+        if app.config[setting] < 0:
+            raise ValueError(f"{setting} must be 0 or more, got {app.config[setting]!r}")
     path = faq_path(app)
-    knowledge_base = load_faq_file(path)
-    index = FaqIndex(knowledge_base.entries, knowledge_base.concepts)
-    log.info("faq_loaded", path=str(path), entries=len(index), concepts=len(knowledge_base.concepts))
-    return index
+    seed = load_faq_file(path)
+    log.info("faq_file_checked", path=str(path), entries=len(seed.entries), concepts=len(seed.concepts))
+    service = KnowledgeBaseService(
+        KnowledgeBaseStore(db.session), seed, refresh_seconds=app.config["KB_REFRESH_SECONDS"]
+    )
+    app.extensions["knowledge_base"] = service
+    return service
 
 
 def faq_path(app: Flask, path: str | None = None) -> Path:

@@ -1,4 +1,4 @@
-"""The chat logic: conversations, FAQs first, then DeepSeek grounded in the related FAQs, then
+"""The chat logic: conversations, FAQs first, then DeepSeek grounded in the FAQ, then
 the FAQ again when DeepSeek cannot answer. Knows nothing of HTTP or Flask's request.
 
 Each question is stored before DeepSeek is called, so a failed call loses nothing; the
@@ -27,8 +27,10 @@ from app.errors import (
     UpstreamFailure,
 )
 from app.metrics import ANSWERS, DEEPSEEK_BUDGET_EXHAUSTED
-from app.services.faq import FaqIndex, FaqMatch
+from app.services.faq import FaqIndex
+from app.services.knowledge_base import KnowledgeBaseService
 from app.services.llm import LLMClient, Message, Usage
+from app.services.prompt import PromptBuilder
 from app.services.token_budget import DailyTokenBudget
 from app.services.tokens import estimate_message_tokens, estimate_tokens
 from app.storage.conversations import ConversationStore, MessagePage, MessageWindow
@@ -55,11 +57,6 @@ SYSTEM_PROMPT = (
     "- Never ask for a card number, security code, password or one-time code, and tell customers not to "
     "share them in this chat. Payment details are only entered on the GreenGrocer website or app."
 )
-STORE_FACTS_INTRO = (
-    "Store facts from the GreenGrocer FAQ that may bear on the customer's next message. They are "
-    "GreenGrocer policy: when they answer the question, follow them exactly and do not contradict them."
-)
-GROUNDING_FACTS = 3  # the few most related FAQ answers sent with a question
 
 
 @dataclass(frozen=True)
@@ -70,6 +67,8 @@ class Answer:
     source: str  # "faq", "llm" or "faq_fallback"
     model: str | None
     usage: Usage | None = None
+    faq_id: str | None = None  # the FAQ entry that answered (faq, faq_fallback), and its score
+    faq_score: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class ChatbotService:
 
     def __init__(
         self,
-        faq: FaqIndex,
+        knowledge: KnowledgeBaseService,
         llm: LLMClient | None,
         store: ConversationStore,
         *,
@@ -106,8 +105,10 @@ class ChatbotService:
         support_contact: str = "",
         max_turns: int = 100,
         budget: DailyTokenBudget | None = None,
+        knowledge_base_prompt_max_chars: int = 16000,
     ) -> None:
-        self.faq = faq
+        self.knowledge = knowledge
+        self.prompts = PromptBuilder(system_prompt, knowledge_base_prompt_max_chars)
         self.llm = llm
         self.store = store
         self.history = history
@@ -116,6 +117,11 @@ class ChatbotService:
         self.support_contact = support_contact
         self.max_turns = max_turns
         self.budget = budget
+
+    @property
+    def faq(self) -> FaqIndex:
+        """The FAQ index of the knowledge base as it is now (kept in step with the database)."""
+        return self.knowledge.current().index
 
     def begin(self, message: str, conversation_id: str | None = None, owner: str | None = None) -> Turn:
         """Store the question, in its conversation (a new one, owned by `owner`, without an id), and return the turn.
@@ -195,7 +201,11 @@ class ChatbotService:
         log.warning("faq_fallback", faq_id=match.entry.id, score=match.score, error_code=error.code)
         contact = f" For anything else, please contact GreenGrocer customer support: {self.support_contact}."
         return Answer(
-            content=match.entry.answer + (contact if self.support_contact else ""), source="faq_fallback", model=None
+            content=match.entry.answer + (contact if self.support_contact else ""),
+            source="faq_fallback",
+            model=None,
+            faq_id=match.entry.id,
+            faq_score=match.score,
         )
 
     def conversation(self, conversation_id: str, owner: str | None = None) -> Conversation:
@@ -219,18 +229,12 @@ class ChatbotService:
         log.info("conversation_deleted", conversation_id=conversation_id)
 
     def prompt(self, turn: Turn) -> list[Message]:
-        """Return what the model is sent: system prompt, history, store facts, the new question.
+        """Return what the model is sent: system prompt, the knowledge base (or store facts), history, question.
 
-        The fixed system prompt and the history come first and repeat from call to call,
-        so DeepSeek's prompt cache keeps hitting on them (cache hits are billed lower); the
-        store facts, which change with each question, come last, just before it.
+        app/services/prompt.py orders it so that the start repeats from call to call, for
+        DeepSeek's prompt cache (cache hits are billed lower).
         """
-        messages: list[Message] = [{"role": "system", "content": self.system_prompt}, *turn.history]
-        facts = self.faq.related(turn.message, limit=GROUNDING_FACTS)
-        if facts:
-            messages.append({"role": "system", "content": store_facts(facts)})
-        messages.append({"role": "user", "content": turn.message})
-        return messages
+        return self.prompts.messages(self.knowledge.current(), turn.history, turn.message)
 
     def fail(self, turn: Turn, error: APIError, partial: str = "") -> None:
         """Record that a question's answer failed; keep what was written of it, marked interrupted."""
@@ -247,7 +251,7 @@ class ChatbotService:
         if match is None:
             return None
         log.info("faq_hit", faq_id=match.entry.id, score=match.score)
-        return Answer(content=match.entry.answer, source="faq", model=None)
+        return Answer(content=match.entry.answer, source="faq", model=None, faq_id=match.entry.id, faq_score=match.score)
 
     def charge(self, tokens: int) -> None:
         """Charge tokens DeepSeek billed (or, for an answer cut short, an estimate) to today's budget."""
@@ -293,6 +297,8 @@ class ChatbotService:
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
             cache_hit_tokens=usage.cache_hit_tokens if usage else None,
+            faq_id=answer.faq_id,
+            faq_score=answer.faq_score,
         )
 
 
@@ -386,8 +392,3 @@ def is_conversation_id(value: str) -> bool:
         return False
     return parsed.version == 4 and str(parsed) == value.lower()
 
-
-def store_facts(matches: Sequence[FaqMatch]) -> str:
-    """Write the related FAQ entries as store facts for the model, most related first."""
-    lines = [f"- {match.entry.phrasings[0]} {match.entry.answer}" for match in matches]
-    return "\n".join([STORE_FACTS_INTRO, *lines])

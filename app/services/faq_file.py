@@ -1,14 +1,19 @@
-"""The FAQ file: read it, validate it, and turn it into a `KnowledgeBase` (entries and concepts).
+"""The FAQ file format: read and validate a file, write one, and validate one entry on its own.
 
-Support teams edit `instance/faq.yaml` (or a `.json` file with the same shape) without
-touching code: the `faqs` and, optionally, the `concepts` their words fold into. A bad
-file stops the app at start-up with a `FaqFileError` that names the file, the entry or
-concept (its name, or its position when the name is the problem) and the field.
+The knowledge base lives in the database; a file (`instance/faq.yaml`, or a `.json` file
+with the same shape) seeds an empty database (FAQ_FILE) and is what `flask faq import`
+reads and `flask faq export` writes: the `faqs` and, optionally, the `concepts` their words
+fold into. A bad file raises `FaqFileError` naming the file, the entry or concept (its
+name, or its position when the name is the problem) and the field; a bad entry sent to
+the staff API raises `FaqEntryError` naming the field. Both use the same models.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,8 +49,24 @@ _SECTIONS = {
 }
 
 
+# What an exported file starts with (YAML only): comments do not survive the database.
+EXPORT_HEADER = (
+    "# GreenGrocer Foods FAQ knowledge base, written by `flask faq export`.\n"
+    "# Load it with `flask faq import PATH`; comments are not kept by the database.\n"
+)
+
+
 class FaqFileError(Exception):
     """The FAQ file is missing, unreadable or invalid; the message says where and why."""
+
+
+class FaqEntryError(ValueError):
+    """One entry is invalid: `field` names the field (or "body"), the message says what is wrong."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 class _FileModel(BaseModel):
@@ -89,15 +110,77 @@ def load_faq_file(path: str | Path) -> KnowledgeBase:
     _refuse_duplicates(path, "faqs", [entry.id for entry in parsed.faqs])
     _refuse_duplicates(path, "concepts", [concept.concept for concept in parsed.concepts])
     return KnowledgeBase(
-        entries=tuple(
-            FaqEntry(id=entry.id, phrasings=tuple(entry.phrasings), answer=entry.answer, tags=tuple(entry.tags))
-            for entry in parsed.faqs
-        ),
+        entries=tuple(_entry(entry) for entry in parsed.faqs),
         concepts=tuple(
             Concept(name=concept.concept, phrases=tuple(concept.phrases), aspect=concept.aspect)
             for concept in parsed.concepts
         ),
     )
+
+
+def parse_entry(data: Mapping[str, Any]) -> FaqEntry:
+    """Return one entry validated as the file validates it; raise FaqEntryError naming the field."""
+    try:
+        return _entry(FaqEntryModel.model_validate(data))
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = list(first["loc"])
+        field = str(location[0]) if location else "body"
+        problem = first["msg"].removeprefix("Value error, ")
+        if len(location) > 1:
+            problem = f"{_field_path(location[1:])}: {problem}"
+        raise FaqEntryError(field, problem) from None
+
+
+def write_faq_file(path: str | Path, knowledge_base: KnowledgeBase) -> None:
+    """Write the entries and concepts as a FAQ file (YAML, or JSON by its extension), replacing it whole.
+
+    A reader never sees half a file: the text goes to a temporary file beside it first.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise FaqFileError(f"{path}: the FAQ file must end in .yaml, .yml or .json")
+    text = faq_file_text(knowledge_base, as_json=suffix == ".json")
+    temporary: str | None = None
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as output:
+            output.write(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        raise FaqFileError(f"{path}: cannot write the FAQ file ({error.__class__.__name__}: {error})") from None
+
+
+def faq_file_text(knowledge_base: KnowledgeBase, *, as_json: bool = False) -> str:
+    """Return the knowledge base as the text of a FAQ file; the same knowledge base always gives the same text."""
+    data = file_data(knowledge_base)
+    if as_json:
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return EXPORT_HEADER + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def file_data(knowledge_base: KnowledgeBase) -> dict[str, Any]:
+    """Return the knowledge base in the file's shape; optional fields only when they say something."""
+    faqs = []
+    for entry in knowledge_base.entries:
+        item: dict[str, Any] = {"id": entry.id}
+        if entry.tags:
+            item["tags"] = list(entry.tags)
+        faqs.append({**item, "phrasings": list(entry.phrasings), "answer": entry.answer})
+    data: dict[str, Any] = {"faqs": faqs}
+    if knowledge_base.concepts:
+        data["concepts"] = [
+            {"concept": concept.name, "phrases": list(concept.phrases), **({"aspect": True} if concept.aspect else {})}
+            for concept in knowledge_base.concepts
+        ]
+    return data
+
+
+def _entry(model: FaqEntryModel) -> FaqEntry:
+    return FaqEntry(id=model.id, phrasings=tuple(model.phrasings), answer=model.answer, tags=tuple(model.tags))
 
 
 def resolve(path: str | Path, root: Path) -> Path:
@@ -164,5 +247,9 @@ def _describe(error: ValidationError, data: Any) -> str:
     name = _item(section, number + 1, raw.get(key) if isinstance(raw, dict) else None)
     if len(location) == 2:
         return f"{name}: must be a mapping with {shape}"
-    field = " ".join(f"item {part + 1}" if isinstance(part, int) else str(part) for part in location[2:])
-    return f"{name}: {field}: {message}"
+    return f"{name}: {_field_path(location[2:])}: {message}"
+
+
+def _field_path(location: list[Any]) -> str:
+    """Name a place inside an item in words: "phrasings item 2"."""
+    return " ".join(f"item {part + 1}" if isinstance(part, int) else str(part) for part in location)

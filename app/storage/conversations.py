@@ -22,7 +22,8 @@ MESSAGES = Message.__table__
 NEW_CONVERSATION = insert(CONVERSATIONS)
 NEW_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 OPTIONAL_MESSAGE_COLUMNS = (
-    "source", "model", "response_id", "error_code", "interrupted", "prompt_tokens", "completion_tokens", "cache_hit_tokens"
+    "source", "model", "response_id", "error_code", "interrupted", "prompt_tokens", "completion_tokens", "cache_hit_tokens",
+    "faq_id", "faq_score",
 )
 # An UPDATE without values() sets the columns named in its parameters (last_message_at, error_code).
 TOUCH_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))

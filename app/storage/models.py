@@ -1,11 +1,23 @@
-"""Tables: conversations and their messages; staff accounts; the helpdesk webhook's outbox."""
+"""Tables: conversations and their messages; staff accounts; the webhook outbox; the FAQ knowledge base."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -55,11 +67,15 @@ class Message(Base):
     """One message of a conversation: the customer's question, or an answer (FAQ or LLM).
 
     A user message whose answer failed carries the failure's `error_code`; an answer cut
-    short (the client left, or the stream broke) is kept with `interrupted` set.
+    short (the client left, or the stream broke) is kept with `interrupted` set. An answer
+    from the FAQ (`faq` or `faq_fallback`) names its entry and score: the hit history.
     """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_id_id", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        Index("ix_messages_faq_id_created_at", "faq_id", "created_at"),  # hit counts and last hits, index-only
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(
@@ -76,6 +92,8 @@ class Message(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cache_hit_tokens: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    faq_id: Mapped[str | None] = mapped_column(String(64))
+    faq_score: Mapped[float | None] = mapped_column(Float)
 
 
 class StaffAccount(Base):
@@ -129,3 +147,65 @@ class WebhookEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FaqRecord(Base):
+    """One FAQ entry of the live knowledge base: its answer, tags and place; its phrasings are `FaqPhrasing` rows.
+
+    An entry promoted from a customer's question keeps a link to that message and its
+    conversation; deleting the conversation clears the link, never the entry.
+    """
+
+    __tablename__ = "faq_entries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    answer: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON)
+    from_message_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
+    from_conversation_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("conversations.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class FaqPhrasing(Base):
+    """One way customers ask an FAQ entry's question, in its place among the entry's phrasings."""
+
+    __tablename__ = "faq_phrasings"
+
+    entry_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("faq_entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class FaqConcept(Base):
+    """A concept of the knowledge base: the phrases that fold into it, and whether it is an aspect."""
+
+    __tablename__ = "faq_concepts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    phrases: Mapped[list[str]] = mapped_column(JSON)
+    aspect: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class KnowledgeBaseVersion(Base):
+    """The one row that says which version of the knowledge base is current.
+
+    Every change to entries or concepts bumps it in the same transaction, so a process
+    that reads it knows whether its index is stale. No row at all means the knowledge base
+    was never seeded; the seeding transaction inserts it, so exactly one process seeds.
+    """
+
+    __tablename__ = "knowledge_base_version"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_knowledge_base_version_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

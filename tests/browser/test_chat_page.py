@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 
 from app.errors import UpstreamBusy, UpstreamError
 from tests.deepseek_standin import Reply
+from tests.prompts import conversation
 
 FAQ_QUESTION = "What are your delivery hours?"
 LLM_QUESTION = "Do you sell organic kale?"
@@ -98,7 +99,7 @@ def test_an_faq_and_an_llm_question_each_show_their_answer_the_llm_one_in_pieces
     lengths = page.evaluate("window.__answerLengths")
     assert len({n for n in lengths if 0 < n < len(LLM_ANSWER)}) >= 5, lengths  # grew piece by piece
     # Both questions went to one conversation: DeepSeek got the FAQ turn as history.
-    history = [m["content"] for m in standin.requests[0].body["messages"][1:]]
+    history = conversation(standin.requests[0].body["messages"])
     assert history[0] == FAQ_QUESTION and "8 AM to 8 PM EST" in history[1] and history[2] == LLM_QUESTION
     assert stored_conversation_id(page)
 
