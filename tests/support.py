@@ -22,6 +22,7 @@ from flask import Flask
 from sqlalchemy import create_engine, inspect, text
 
 from app.extensions import db
+from app.services.faq import KnowledgeBase
 from app.services.faq_file import load_faq_file
 from app.storage.database import init_storage, upgrade_schema
 
@@ -31,9 +32,15 @@ API_KEY = "sk-test-0123456789abcdef"
 
 
 @cache
+def shipped_knowledge_base() -> KnowledgeBase:
+    """Return the shipped FAQ file's entries and concepts (what an empty database is seeded with)."""
+    return load_faq_file(SHIPPED_FAQ)
+
+
+@cache
 def shipped_answers() -> dict[str, str]:
     """Return the shipped FAQ's answers by entry id."""
-    return {entry.id: entry.answer for entry in load_faq_file(SHIPPED_FAQ).entries}
+    return {entry.id: entry.answer for entry in shipped_knowledge_base().entries}
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
