@@ -1,4 +1,4 @@
-"""`flask faq check [PATH]` and `flask faq ask "<question>"`."""
+"""`flask faq check [PATH]` and `flask faq ask "<question>"` (import and export: tests/test_faq_import_export.py)."""
 
 from __future__ import annotations
 
@@ -61,34 +61,49 @@ def test_ask_shows_scores_bars_and_the_verdict(runner):
 
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0] == "thresholds: direct answer >= 0.46, related (grounding, fallback) >= 0.40"
-    assert lines[1].split()[1:3] == ["direct", "delivery-hours:"]
-    assert len(lines) == 4
+    assert lines[0] == "knowledge base: version 1, 12 entries, sent whole to DeepSeek"
+    assert lines[1] == "thresholds: direct answer >= 0.46, related (grounding, fallback) >= 0.40"
+    assert lines[2].split()[1:3] == ["direct", "delivery-hours:"]
+    assert len(lines) == 5
     assert lines[-1] == "verdict: answered from the FAQ (delivery-hours), DeepSeek is not called"
 
 
-def test_ask_says_when_a_question_goes_to_deepseek_with_facts(runner):
+def test_ask_says_when_a_question_goes_to_deepseek_with_the_whole_knowledge_base(runner):
     result = runner.invoke(args=["faq", "ask", "the strawberries were moldy"])
 
     assert " related  damaged-missing-items:" in result.output
+    assert result.output.splitlines()[-1] == (
+        "verdict: goes to DeepSeek with the whole knowledge base; if DeepSeek fails, answered from damaged-missing-items"
+    )
+
+
+def test_ask_says_when_a_question_goes_to_deepseek_with_facts(make_app):
+    result = make_app(KB_PROMPT_MAX_CHARS=0).test_cli_runner().invoke(args=["faq", "ask", "the strawberries were moldy"])
+
+    assert result.output.splitlines()[0] == (
+        "knowledge base: version 1, 12 entries, too large to send whole (KB_PROMPT_MAX_CHARS)"
+    )
     assert result.output.splitlines()[-1] == (
         "verdict: goes to DeepSeek with store facts from damaged-missing-items; "
         "if DeepSeek fails, answered from damaged-missing-items"
     )
 
 
-def test_ask_says_when_nothing_is_related(runner):
+@pytest.mark.parametrize(("max_chars", "grounding"), [(16000, "with the whole knowledge base"), (0, "without store facts")])
+def test_ask_says_when_nothing_is_related(make_app, max_chars, grounding):
+    runner = make_app(KB_PROMPT_MAX_CHARS=max_chars).test_cli_runner()
+
     result = runner.invoke(args=["faq", "ask", "do you sell organic kale"])
 
     assert result.output.splitlines()[-1] == (
-        "verdict: goes to DeepSeek without store facts; if DeepSeek fails, its error is returned"
+        f"verdict: goes to DeepSeek {grounding}; if DeepSeek fails, its error is returned"
     )
 
 
 def test_ask_marks_entries_below_both_bars(runner):
     result = runner.invoke(args=["faq", "ask", "wat time do the drivers come", "--limit", "5"])
 
-    assert any(line.split()[1] == "none" for line in result.output.splitlines()[1:-1])
+    assert any(line.split()[1] == "none" for line in result.output.splitlines()[2:-1])
 
 
 @pytest.mark.slow  # a fresh interpreter imports the whole app

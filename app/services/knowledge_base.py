@@ -213,9 +213,15 @@ class KnowledgeBaseService:
         log.info("faq_deleted", faq_id=entry_id)
 
     def load(self, knowledge_base: KnowledgeBase, *, merge: bool = False) -> ImportSummary:
-        """Import a knowledge base: replace the current one (entries and concepts), or merge into it."""
+        """Import a knowledge base: replace the current one (entries and concepts), or merge into it.
+
+        Replacing fills a never-seeded database without seeding it first (a restore); merging
+        adds to the seed there. Entries that stay keep their link and hit history.
+        """
         FaqIndex(knowledge_base.entries, knowledge_base.concepts)  # fail before the database is touched
-        before = {entry.id for entry in self.export().entries}
+        if merge:
+            self.current()  # a merge adds to what customers get, so to the seed if nothing else is there yet
+        before = {entry.id for entry in self.store.read().entries}
         if merge:
             self.store.merge(knowledge_base.entries, knowledge_base.concepts)
         else:

@@ -248,7 +248,7 @@ class KnowledgeBaseStore:
         keep = [entry.id for entry in entries]
         connection.execute(delete(PHRASINGS).where(PHRASINGS.c.entry_id.not_in(keep)))
         connection.execute(delete(ENTRIES).where(ENTRIES.c.id.not_in(keep)))
-        self._upsert_entries(connection, entries, positions=range(len(entries)))
+        self._upsert_entries(connection, entries, keep_places=False)
         connection.execute(delete(CONCEPTS))
         self._write_concepts(connection, concepts)
         self.session.commit()
@@ -259,10 +259,11 @@ class KnowledgeBaseStore:
         An entry or concept already there keeps its place; new ones follow the last, in this order.
         """
         connection = self._begin_change()
-        start = connection.execute(select(func.coalesce(func.max(ENTRIES.c.position) + 1, 0))).scalar_one()
-        self._upsert_entries(connection, entries, positions=range(start, start + len(entries)))
+        self._upsert_entries(connection, entries, keep_places=True)
         names = [concept.name for concept in concepts]
-        places = dict(connection.execute(select(CONCEPTS.c.name, CONCEPTS.c.position).where(CONCEPTS.c.name.in_(names))))
+        places = dict(
+            connection.execute(select(CONCEPTS.c.name, CONCEPTS.c.position).where(CONCEPTS.c.name.in_(names))).all()
+        )
         next_place = connection.execute(select(func.coalesce(func.max(CONCEPTS.c.position) + 1, 0))).scalar_one()
         connection.execute(delete(CONCEPTS).where(CONCEPTS.c.name.in_(names)))
         new_places = iter(range(next_place, next_place + len(concepts)))
@@ -277,21 +278,27 @@ class KnowledgeBaseStore:
             connection.execute(insert(VERSION).values(id=VERSION_ROW, version=1, changed_at=utcnow()))
         return connection
 
-    def _upsert_entries(self, connection: Connection, entries: Sequence[EntryContent], positions: Iterable[int]) -> None:
-        """Update the entries that exist (an existing one keeps its place under merge), insert the others."""
-        existing = dict(
-            connection.execute(select(ENTRIES.c.id, ENTRIES.c.position).where(ENTRIES.c.id.in_([e.id for e in entries])))
-        )
+    def _upsert_entries(self, connection: Connection, entries: Sequence[EntryContent], *, keep_places: bool) -> None:
+        """Update the entries that exist, insert the others; all in the given order.
+
+        With `keep_places` an entry that exists keeps its place and new ones follow the last;
+        without, the entries take places 0, 1, 2... in the given order.
+        """
+        ids = [entry.id for entry in entries]
+        existing = dict(connection.execute(select(ENTRIES.c.id, ENTRIES.c.position).where(ENTRIES.c.id.in_(ids))).all())
+        next_place = connection.execute(select(func.coalesce(func.max(ENTRIES.c.position) + 1, 0))).scalar_one()
         now = utcnow()
-        new: list[tuple[EntryContent, int]] = []
-        for entry, position in zip(entries, positions):
-            if entry.id not in existing:
-                new.append((entry, position))
-                continue
-            values = {"answer": entry.answer, "tags": list(entry.tags), "updated_at": now, "position": position}
-            connection.execute(update(ENTRIES).where(ENTRIES.c.id == entry.id).values(**values))
-        for entry, position in new:
-            self._write_entries(connection, [entry], now, start=position, phrasings=False)
+        for number, entry in enumerate(entries):
+            if keep_places:
+                place = existing[entry.id] if entry.id in existing else next_place
+                next_place += entry.id not in existing
+            else:
+                place = number
+            if entry.id in existing:
+                values = {"answer": entry.answer, "tags": list(entry.tags), "updated_at": now, "position": place}
+                connection.execute(update(ENTRIES).where(ENTRIES.c.id == entry.id).values(**values))
+            else:
+                self._write_entries(connection, [entry], now, start=place, phrasings=False)
         self._write_phrasings(connection, entries)
 
     def _write_entries(
