@@ -43,11 +43,11 @@ class Clock:
 class CountingStore(KnowledgeBaseStore):
     """The real store, counting the version checks and full reads; `gate` can hold a version check."""
 
-    def __init__(self, session, gate: threading.Event | None = None, failing: bool = False) -> None:
+    def __init__(self, session) -> None:
         super().__init__(session)
         self.checks = self.reads = 0
-        self.gate = gate
-        self.failing = failing
+        self.gate: threading.Event | None = None
+        self.failing = False
 
     def version(self):
         self.checks += 1
@@ -62,31 +62,33 @@ class CountingStore(KnowledgeBaseStore):
         return super().read()
 
 
-def service(store, clock, refresh_seconds=1.0) -> KnowledgeBaseService:
-    return KnowledgeBaseService(store, SEED, refresh_seconds=refresh_seconds, clock=clock)
-
-
-def test_the_version_is_checked_at_most_every_refresh_seconds_and_the_index_rebuilt_only_on_change(app):
+@pytest.fixture
+def counted(app):
+    """A knowledge base service of its own (as another process has) on the app's database, with KB_REFRESH_SECONDS
+    of 1, a clock moved by hand and a counting store; used inside an app context."""
     clock = Clock()
+    store = CountingStore(db.session)
     with app.app_context():
-        store = CountingStore(db.session)
-        knowledge = service(store, clock)
+        yield KnowledgeBaseService(store, SEED, refresh_seconds=1.0, clock=clock), store, clock
 
-        first = knowledge.current()
-        for moment in (0.1, 0.5, 0.99):
-            clock.now = moment
-            assert knowledge.current() is first
-        assert (store.checks, store.reads) == (1, 1)
 
-        clock.now = 1.0
-        assert knowledge.current() is first  # checked, unchanged: the same index
-        assert (store.checks, store.reads) == (2, 1)
+def test_the_version_is_checked_at_most_every_refresh_seconds_and_the_index_rebuilt_only_on_change(app, counted):
+    knowledge, store, clock = counted
+    first = knowledge.current()
+    for moment in (0.1, 0.5, 0.99):
+        clock.now = moment
+        assert knowledge.current() is first
+    assert (store.checks, store.reads) == (1, 1)
 
-        app.extensions["knowledge_base"].create(KALE)  # another process's change (another service object)
-        clock.now = 1.5
-        assert knowledge.current() is first  # not due yet
-        clock.now = 2.0
-        changed = knowledge.current()
+    clock.now = 1.0
+    assert knowledge.current() is first  # checked, unchanged: the same index
+    assert (store.checks, store.reads) == (2, 1)
+
+    app.extensions["knowledge_base"].create(KALE)  # the app's own service: another process's change
+    clock.now = 1.5
+    assert knowledge.current() is first  # not due yet
+    clock.now = 2.0
+    changed = knowledge.current()
 
     assert (store.checks, store.reads) == (3, 2)
     assert changed is not first and changed.version == first.version + 1
@@ -124,38 +126,34 @@ def test_another_process_answers_with_a_change_within_its_refresh_and_not_before
     standin.default = Reply()
 
 
-def test_a_failed_check_keeps_answering_from_the_index_it_has(app):
-    clock = Clock()
-    with app.app_context():
-        store = CountingStore(db.session)
-        knowledge = service(store, clock)
-        first = knowledge.current()
-        store.failing = True
-        clock.now = 5.0
+def test_a_failed_check_keeps_answering_from_the_index_it_has(counted):
+    knowledge, store, clock = counted
+    first = knowledge.current()
+    store.failing = True
+    clock.now = 5.0
 
-        with capture_logs() as logs:
-            assert knowledge.current() is first
-            clock.now = 5.5
-            assert knowledge.current() is first  # not checked again before KB_REFRESH_SECONDS
+    with capture_logs() as logs:
+        assert knowledge.current() is first
+        clock.now = 5.5
+        assert knowledge.current() is first  # not checked again before KB_REFRESH_SECONDS
 
     assert store.checks == 2
     [warning] = [log for log in logs if log["event"] == "knowledge_base_check_failed"]
     assert (warning["log_level"], warning["error_type"], warning["version"]) == ("warning", "ConnectionError", 1)
 
 
-def test_without_any_index_a_failed_first_load_raises(app):
-    with app.app_context():
-        knowledge = service(CountingStore(db.session, failing=True), Clock())
-        with pytest.raises(ConnectionError):
-            knowledge.current()
+def test_without_any_index_a_failed_first_load_raises(counted):
+    knowledge, store, _ = counted
+    store.failing = True
+
+    with pytest.raises(ConnectionError):
+        knowledge.current()
 
 
-def test_while_one_thread_checks_the_others_answer_from_the_snapshot_they_have(app):
-    clock, gate = Clock(), threading.Event()
-    with app.app_context():
-        store = CountingStore(db.session)
-        knowledge = service(store, clock)
-        first = knowledge.current()
+def test_while_one_thread_checks_the_others_answer_from_the_snapshot_they_have(app, counted):
+    knowledge, store, clock = counted
+    gate = threading.Event()
+    first = knowledge.current()
     store.gate = gate
     clock.now = 10.0
 
@@ -168,8 +166,7 @@ def test_while_one_thread_checks_the_others_answer_from_the_snapshot_they_have(a
         while store.checks < 2:  # the thread is inside the version check, holding the lock
             time.sleep(0.01)
         started = time.monotonic()
-        with app.app_context():
-            assert knowledge.current() is first
+        assert knowledge.current() is first
         waited = time.monotonic() - started
         gate.set()
         assert checking.result(timeout=5) is first

@@ -46,10 +46,18 @@ def error_of(response):
     return response.status_code, response.get_json()["error"]["code"]
 
 
-def question_id(client, conversation_id, text):
-    """Return the message_id of a customer's question in a conversation, as GET /conversations shows it."""
-    messages = client.get(f"/api/v1/conversations/{conversation_id}").get_json()["messages"]
-    return next(m["message_id"] for m in messages if m["role"] == "user" and m["content"] == text)
+def stored_messages(client, conversation_id):
+    return client.get(f"/api/v1/conversations/{conversation_id}").get_json()["messages"]
+
+
+def promote(client, standin, headers, question, **fields):
+    """Have a customer ask a question DeepSeek answers, then promote it with the fields; return the chat answer,
+    the question's message_id and the staff response."""
+    standin.push(Reply(content="I am not sure, sorry."))
+    asked = chat(client, question)
+    [message_id] = [m["message_id"] for m in stored_messages(client, asked["conversation_id"]) if m["role"] == "user"]
+    response = client.post("/api/v1/staff/faqs", headers=headers, json={"from_message_id": message_id, **fields})
+    return asked, message_id, response
 
 
 # Reading
@@ -258,14 +266,11 @@ def test_control_characters_are_removed_from_an_entry(staff):
 
 def test_a_promoted_question_answers_the_next_customer_who_asks_it(staff, standin):
     _, client, admin, _ = staff
-    standin.push(Reply(content="I am not sure, sorry."))
-    asked = chat(client, "Can I bring my dog into the store?")
-    message_id = question_id(client, asked["conversation_id"], "Can I bring my dog into the store?")
 
-    response = client.post("/api/v1/staff/faqs", headers=admin, json={
-        "from_message_id": message_id, "answer": "Only service animals, please.",
-        "phrasings": ["Are pets allowed in the store?", "Can I bring my dog into the store?"],
-    })
+    asked, message_id, response = promote(
+        client, standin, admin, "Can I bring my dog into the store?", answer="Only service animals, please.",
+        phrasings=["Are pets allowed in the store?", "Can I bring my dog into the store?"],
+    )
 
     assert response.status_code == 201
     entry = response.get_json()
@@ -281,16 +286,11 @@ def test_a_promoted_question_answers_the_next_customer_who_asks_it(staff, standi
 
 def test_a_promoted_question_is_the_masked_text_as_stored(staff, standin):
     _, client, admin, _ = staff
-    standin.push(Reply(content="Please never share your card."))
-    question = "Why was my card 4111 1111 1111 1111 declined?"
-    asked = chat(client, question)
-    [stored] = [m for m in client.get(f"/api/v1/conversations/{asked['conversation_id']}").get_json()["messages"]
-                if m["role"] == "user"]
 
-    entry = client.post("/api/v1/staff/faqs", headers=admin, json={
-        "from_message_id": stored["message_id"], "answer": "Check the card's expiry date and billing address.",
-    }).get_json()
+    _, _, response = promote(client, standin, admin, "Why was my card 4111 1111 1111 1111 declined?",
+                             answer="Check the card's expiry date and billing address.")
 
+    entry = response.get_json()
     assert entry["phrasings"] == ["Why was my card [card ending 1111] declined?"]
     assert "4111 1111" not in str(entry)
 
@@ -299,8 +299,7 @@ def test_only_a_customer_question_can_be_promoted(staff, standin):
     _, client, admin, _ = staff
     standin.push(Reply(content="We stock kale."))
     asked = chat(client, "Do you have kale?")
-    messages = client.get(f"/api/v1/conversations/{asked['conversation_id']}").get_json()["messages"]
-    answer_id = next(m["message_id"] for m in messages if m["role"] == "assistant")
+    answer_id = next(m["message_id"] for m in stored_messages(client, asked["conversation_id"]) if m["role"] == "assistant")
 
     answer = client.post("/api/v1/staff/faqs", headers=admin, json={"from_message_id": answer_id, "answer": "Yes."})
     unknown = client.post("/api/v1/staff/faqs", headers=admin, json={"from_message_id": 999999, "answer": "Yes."})
@@ -312,12 +311,9 @@ def test_only_a_customer_question_can_be_promoted(staff, standin):
 
 def test_forgetting_the_conversation_clears_the_link_and_keeps_the_entry(staff, standin):
     _, client, admin, _ = staff
-    standin.push(Reply(content="Hmm."))
-    asked = chat(client, "Do you sell birthday cakes?")
-    message_id = question_id(client, asked["conversation_id"], "Do you sell birthday cakes?")
-    created = client.post("/api/v1/staff/faqs", headers=admin, json={
-        "from_message_id": message_id, "answer": "Not yet; our bakery range is bread and pastries.",
-    }).get_json()
+    asked, _, response = promote(client, standin, admin, "Do you sell birthday cakes?",
+                                 answer="Not yet; our bakery range is bread and pastries.")
+    created = response.get_json()
 
     assert client.delete(f"/api/v1/conversations/{asked['conversation_id']}").status_code == 204
 
