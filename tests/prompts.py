@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from app.services.chatbot_service import SYSTEM_PROMPT
-from app.services.faq_file import load_faq_file
 from app.services.prompt import render_knowledge_base
-from tests.test_faq_file import SHIPPED
+from tests.support import shipped_knowledge_base
 
 SYSTEM_MESSAGE = {"role": "system", "content": SYSTEM_PROMPT}
-SHIPPED_KNOWLEDGE_BASE = {"role": "system", "content": render_knowledge_base(load_faq_file(SHIPPED).entries)}
+SHIPPED_KNOWLEDGE_BASE = {"role": "system", "content": render_knowledge_base(shipped_knowledge_base().entries)}
 FIXED_PREFIX = [SYSTEM_MESSAGE, SHIPPED_KNOWLEDGE_BASE]
 
 

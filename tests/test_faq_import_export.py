@@ -10,11 +10,10 @@ from sqlalchemy import delete
 from app.extensions import db
 from app.services.faq_file import EXPORT_HEADER, load_faq_file
 from app.storage.models import FaqConcept, FaqPhrasing, FaqRecord, KnowledgeBaseVersion
-from tests.conftest import read_log, sqlite_or_postgres
 from tests.staff import add_staff, bearer
-from tests.test_faq_file import SHIPPED
+from tests.support import read_log, shipped_knowledge_base
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
 EDITS = [  # what the staff API adds before an export: text a file must carry without loss
     {"id": "cafe-hours", "phrasings": ["When does the café open?", "Café: opening hours?"], "tags": ["store", "café"],
@@ -64,7 +63,7 @@ def test_export_import_into_an_empty_database_and_export_again_gives_the_same_fi
     assert [entry.id for entry in knowledge_base.entries][-2:] == ["cafe-hours", "yes"]
     assert knowledge_base.entries[-2].answer == EDITS[0]["answer"]
     assert knowledge_base.entries[-1].phrasings == tuple(EDITS[1]["phrasings"])
-    assert knowledge_base.concepts == load_faq_file(SHIPPED).concepts
+    assert knowledge_base.concepts == shipped_knowledge_base().concepts
     seeded = [line for line in read_log(log_file) if line["event"] == "knowledge_base_seeded"]
     assert len(seeded) == 1  # the first app's; the import filled the emptied database, nothing seeded it first
 
@@ -75,7 +74,7 @@ def test_the_export_of_the_shipped_knowledge_base_holds_the_shipped_file_without
     result = faq(app, "export", str(path))
 
     assert result.output == f"Exported 12 entries and 39 concepts to {path}.\n"
-    assert load_faq_file(path) == load_faq_file(SHIPPED)
+    assert load_faq_file(path) == shipped_knowledge_base()
     assert path.read_text(encoding="utf-8").startswith(EXPORT_HEADER)
     assert "# Each entry:" not in path.read_text(encoding="utf-8")  # comments do not survive the database
 
@@ -149,14 +148,14 @@ def test_import_merge_adds_and_replaces_and_keeps_the_rest(app, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Merged {tmp_path / 'faq.yaml'}: 1 entries added, 1 replaced; 1 concepts.")
     knowledge_base = entries(app)
-    shipped = load_faq_file(SHIPPED)
+    shipped = shipped_knowledge_base()
     assert [entry.id for entry in knowledge_base.entries] == [entry.id for entry in shipped.entries] + ["organic-kale"]
     assert {entry.id: entry.answer for entry in knowledge_base.entries}["payment-methods"] == "Card only."
     assert [concept.name for concept in knowledge_base.concepts] == [c.name for c in shipped.concepts] + ["kale"]
 
 
 def test_import_merge_replaces_a_concept_in_its_place(app, tmp_path):
-    shipped = load_faq_file(SHIPPED)
+    shipped = shipped_knowledge_base()
     first = shipped.concepts[0]
     text = KALE_FILE.replace("concept: kale\n    phrases: [kale, cavolo nero]",
                              f"concept: {first.name}\n    phrases: [{', '.join(first.phrases)}, zzz]")
@@ -186,7 +185,7 @@ def test_an_invalid_file_is_refused_naming_the_entry_and_nothing_changes(app, tm
 
     assert result.exit_code == 1
     assert "entry 2 (id 'payment-methods'): answer" in result.output
-    assert entries(app) == load_faq_file(SHIPPED)
+    assert entries(app) == shipped_knowledge_base()
 
 
 def test_import_without_a_path_loads_faq_file(make_app, tmp_path):
@@ -209,4 +208,4 @@ def test_check_validates_a_file_without_touching_the_database(app, tmp_path):
     result = faq(app, "check", str(path))
 
     assert result.output.startswith("OK: 2 entries, 2 phrasings, 1 concepts")
-    assert entries(app) == load_faq_file(SHIPPED)
+    assert entries(app) == shipped_knowledge_base()

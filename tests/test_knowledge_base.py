@@ -1,7 +1,7 @@
 """The live knowledge base: seeding once, checking the version at most every KB_REFRESH_SECONDS, swapping whole.
 
 On SQLite and PostgreSQL. Several apps on one database stand for several processes;
-tests/test_knowledge_base_instances.py does the same with real gunicorn instances.
+tests/test_production.py does the same with real gunicorn instances.
 """
 
 from __future__ import annotations
@@ -15,18 +15,16 @@ from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from app.extensions import db
-from app.services.faq_file import load_faq_file
 from app.services.knowledge_base import KnowledgeBaseService, slug
 from app.storage.knowledge_base import KnowledgeBaseStore
 from app.storage.models import FaqPhrasing, FaqRecord
-from tests.conftest import sqlite_or_postgres
 from tests.deepseek_standin import Reply
 from tests.staff import add_staff, bearer
-from tests.test_faq_file import SHIPPED
+from tests.support import shipped_knowledge_base
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
 
-SEED = load_faq_file(SHIPPED)
+SEED = shipped_knowledge_base()
 KALE = {"id": "organic-kale", "phrasings": ["Do you sell organic kale?"], "answer": "Yes: organic kale, every day."}
 
 

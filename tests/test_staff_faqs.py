@@ -12,12 +12,14 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.storage.models import Message
-from tests.conftest import read_log, sqlite_or_postgres
 from tests.deepseek_standin import Reply
 from tests.staff import add_staff, bearer
-from tests.test_faq_grounding import ANSWERS, SHIPPED_ENTRIES
+from tests.support import read_log, shipped_answers, shipped_knowledge_base
 
-database_url = pytest.fixture(params=["sqlite", "postgresql"])(sqlite_or_postgres)  # both databases
+pytestmark = pytest.mark.both_databases
+
+ANSWERS = shipped_answers()
+SHIPPED_ENTRIES = shipped_knowledge_base().entries
 
 KALE = {"phrasings": ["Do you sell organic kale?"], "answer": "Yes: organic kale, every day."}
 
