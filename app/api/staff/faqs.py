@@ -33,9 +33,10 @@ _WHOLE_NUMBER = re.compile(r"[0-9]{1,7}")
 @staff_required("agent")
 def list_faqs() -> Response:
     """List the FAQ entries in their order, each with its hit count and last hit; ?q= searches, ?page= pages."""
-    search = clean_text(request.args.get("q", "")).strip()
+    search = request.args.get("q", "")
     if len(search) > LONGEST_SEARCH:
         raise InvalidRequest(f'"q" can be at most {LONGEST_SEARCH} characters.')
+    search = clean_text(search).strip()
     page = page_argument("page", LARGEST_PAGE, 1)
     per_page = page_argument("per_page", LARGEST_PER_PAGE, DEFAULT_PER_PAGE)
     found = knowledge_base_service().page(search, page, per_page)
