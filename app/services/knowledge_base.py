@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from app.errors import FaqIdTaken, FaqNotFound, InvalidFaqEntry, InvalidRequest, MessageNotFound
+from app.errors import FaqIdTaken, FaqNotFound, InvalidFaqEntry, MessageNotFound
 from app.services.faq import FaqEntry, FaqIndex, KnowledgeBase
 from app.services.faq_file import FaqEntryError, parse_entry
 from app.services.faq_text import Concept
@@ -240,15 +240,12 @@ class KnowledgeBaseService:
         return as_knowledge_base(self.store.read())
 
     def _question(self, message_id: int) -> Question:
-        """Return the customer question to promote; MessageNotFound, or InvalidRequest for another kind of message."""
+        """Return the customer question to promote; MessageNotFound, or InvalidFaqEntry for another kind of message."""
         question = self.store.question(message_id)
         if question is None:
             raise MessageNotFound()
         if question.role != "user":
-            raise InvalidRequest(
-                "from_message_id must name a customer's question (a user message), not an answer.",
-                extra={"field": "from_message_id"},
-            )
+            raise InvalidFaqEntry("from_message_id", "must be a customer's question (a user message), not an answer")
         return question
 
     def _new_id(self, phrasings: Any) -> str:
