@@ -89,13 +89,20 @@ def test_export_to_stdout_prints_yaml(app, tmp_path):
     assert result.stdout == path.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize(("name", "message"), [("backup.txt", "must end in .yaml"), ("missing/backup.yaml", "cannot write")])
-def test_export_to_a_bad_path_exits_1_and_writes_nothing(app, tmp_path, name, message):
-    result = faq(app, "export", str(tmp_path / name))
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("backup.txt", "must end in .yaml"), ("missing/backup.yaml", "cannot write"),
+     ("a-folder.yaml", "cannot write the FAQ file (IsADirectoryError")],
+)
+def test_export_to_a_bad_path_exits_1_and_leaves_nothing_behind(app, tmp_path, name, message):
+    folder = tmp_path / "exports"
+    (folder / "a-folder.yaml").mkdir(parents=True)
+
+    result = faq(app, "export", str(folder / name))
 
     assert result.exit_code == 1
     assert message in result.output and result.output.startswith("Error: ")
-    assert list(tmp_path.glob("*backup*")) == []
+    assert [path.name for path in folder.iterdir()] == ["a-folder.yaml"]  # no temporary file left either
 
 
 def write(tmp_path, text, name="faq.yaml"):

@@ -231,3 +231,9 @@ def test_a_change_survives_a_restart(make_app):
 )
 def test_slug(text, expected):
     assert slug(text) == expected
+
+
+@pytest.mark.parametrize("setting", ["KB_PROMPT_MAX_CHARS", "KB_REFRESH_SECONDS"])
+def test_a_negative_knowledge_base_setting_stops_the_app(make_app, setting):
+    with pytest.raises(ValueError, match=f"{setting} must be 0 or more, got -1"):
+        make_app(**{setting: -1})

@@ -312,8 +312,6 @@ class KnowledgeBaseStore:
         phrasings: bool = True,
     ) -> None:
         """INSERT entries from position `start` on (and, unless told not to, their phrasings)."""
-        if not entries:
-            return
         connection.execute(
             insert(ENTRIES),
             [
@@ -334,9 +332,7 @@ class KnowledgeBaseStore:
             self._write_phrasings(connection, entries)
 
     def _write_phrasings(self, connection: Connection, entries: Sequence[EntryContent]) -> None:
-        """Replace the phrasings of these entries with theirs, in order."""
-        if not entries:
-            return
+        """Replace the phrasings of these entries (at least one, each with its phrasings) with theirs, in order."""
         connection.execute(delete(PHRASINGS).where(PHRASINGS.c.entry_id.in_([entry.id for entry in entries])))
         rows = [
             {"entry_id": entry.id, "position": number, "text": text}
