@@ -391,4 +391,3 @@ def is_conversation_id(value: str) -> bool:
     except (ValueError, TypeError, AttributeError):
         return False
     return parsed.version == 4 and str(parsed) == value.lower()
-
