@@ -1,4 +1,4 @@
-"""Tables: conversations and their messages; staff accounts; the webhook outbox; the FAQ knowledge base."""
+"""Tables: conversations and their messages; customers' feedback; staff accounts; the webhook outbox; the FAQ knowledge base."""
 
 from __future__ import annotations
 
@@ -53,22 +53,38 @@ class Conversation(Base):
 
     One started with an API key belongs to that key: `owner_key_id` is the key's short,
     non-secret id (never the key), and only that key may read, continue or delete it.
+    `state` is who answers: `bot`, `waiting` (handed off, since `waiting_since`), `agent`
+    (the staff account `agent_id` holds it) or `closed`.
     """
 
     __tablename__ = "conversations"
+    __table_args__ = (
+        CheckConstraint("state IN ('bot', 'waiting', 'agent', 'closed')", name="ck_conversations_state"),
+        Index("ix_conversations_state_waiting_since", "state", "waiting_since"),  # the agents' queue
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner_key_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_message_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="bot", server_default="bot")
+    agent_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("staff_accounts.id", ondelete="SET NULL", name="fk_conversations_agent_id_staff_accounts"),
+        index=True,
+    )
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Message(Base):
-    """One message of a conversation: the customer's question, or an answer (FAQ or LLM).
+    """One message of a conversation: the customer's (`user`), the bot's (`assistant`), a person's, or an event.
 
     A user message whose answer failed carries the failure's `error_code`; an answer cut
     short (the client left, or the stream broke) is kept with `interrupted` set. An answer
     from the FAQ (`faq` or `faq_fallback`) names its entry and score: the hit history.
+    A message of role `agent` was written by the staff account `staff_id`, shown as
+    `author`. A row of role `event` records a change of the conversation's state: `event`
+    (what happened), `state` (the state after it), `trigger` and `detail` (a handoff's
+    reason or a closing note, for staff only) and `author` (the agent, if one acted).
     """
 
     __tablename__ = "messages"
@@ -91,9 +107,39 @@ class Message(Base):
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cache_hit_tokens: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     faq_id: Mapped[str | None] = mapped_column(String(64))
     faq_score: Mapped[float | None] = mapped_column(Float)
+    author: Mapped[str | None] = mapped_column(String(64))
+    staff_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("staff_accounts.id", ondelete="SET NULL", name="fk_messages_staff_id_staff_accounts")
+    )
+    event: Mapped[str | None] = mapped_column(String(16))
+    state: Mapped[str | None] = mapped_column(String(16))
+    trigger: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class MessageFeedback(Base):
+    """A customer's rating of one answer (the bot's or an agent's): `up` or `down`, with an optional comment.
+
+    One per message: rating again replaces it. It goes with its message and conversation.
+    """
+
+    __tablename__ = "message_feedback"
+    __table_args__ = (
+        CheckConstraint("rating IN ('up', 'down')", name="ck_message_feedback_rating"),
+        Index("ix_message_feedback_rating_updated_at", "rating", "updated_at"),
+    )
+
+    message_id: Mapped[int] = mapped_column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    rating: Mapped[str] = mapped_column(String(8))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StaffAccount(Base):
