@@ -57,7 +57,12 @@ class HashConversationIds:
 
 
 def configure_logging(app: Flask) -> None:
-    """Route structlog and standard-library records, as JSON lines, to the configured outputs."""
+    """Route structlog and standard-library records, as JSON lines, to the configured outputs.
+
+    The context bound by an earlier request of this thread (its request id, conversation)
+    is cleared first, so that the new app's start-up lines carry none of it.
+    """
+    structlog.contextvars.clear_contextvars()
     shared_processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         HashConversationIds(app.config["LOG_HASH_SALT"]),
