@@ -137,6 +137,18 @@ class FaqIdTaken(APIError):
     message = "An FAQ entry with that id already exists; choose another id, or edit that entry."
 
 
+class AlreadyClaimed(APIError):
+    status_code = 409
+    code = "ALREADY_CLAIMED"
+    message = "Another agent has this conversation, or it is not waiting for one."
+
+
+class NotAssigned(APIError):
+    status_code = 409
+    code = "NOT_ASSIGNED"
+    message = "You do not hold this conversation; claim it first."
+
+
 class ConversationFull(APIError):
     status_code = 409
     code = "CONVERSATION_FULL"

@@ -66,6 +66,21 @@ LIVE_EVENT_PUBLISH_FAILURES = Counter(
     "Live-event notifications Redis did not take (only the publishing process was notified).",
 )
 
+HANDOFF_TRIGGERS = ("customer_button", "customer_words", "model")
+HANDOFFS = Counter("handoffs_total", "Conversations handed off to a person, by trigger.", ["trigger"])
+for _trigger in HANDOFF_TRIGGERS:
+    HANDOFFS.labels(_trigger)
+CONVERSATIONS_WAITING = Gauge(
+    "conversations_waiting",
+    "Conversations waiting for a person, counted in the database after the latest change of state anywhere.",
+    multiprocess_mode="livemostrecent",
+)
+HANDOFF_CLAIM_SECONDS = Histogram(
+    "handoff_claim_seconds",
+    "Time from a handoff (waiting_since) to an agent's claim.",
+    buckets=(5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0),
+)
+
 
 def record_request(route: str | None, method: str, status: int, seconds: float | None) -> None:
     """Count one HTTP request by route rule and method, its time, and whether the rate limit refused it."""

@@ -31,6 +31,11 @@ class Config:
     KB_PROMPT_MAX_CHARS = 16000  # send DeepSeek the whole knowledge base up to this size, else the related entries
     KB_REFRESH_SECONDS = 2.0  # how often each process checks the database for a changed knowledge base
 
+    # Handoff to a person (docs/handoff.md)
+    HANDOFF_AFTER_FAILURES = 2  # consecutive failed bot turns after which an error offers "handoff_available"
+    SUPPORT_HOURS = ""  # e.g. "Mon-Fri 08:00-18:00; Sat 09:00-13:00"; empty: the team is always there
+    SUPPORT_TIMEZONE = "UTC"  # IANA name the SUPPORT_HOURS are in, e.g. America/New_York
+
     # DeepSeek (OpenAI-compatible chat completions)
     DEEPSEEK_API_KEY = ""
     DEEPSEEK_BASE_URL = "https://api.deepseek.com"

@@ -13,7 +13,8 @@ from tests.prompts import FIXED_PREFIX
 from tests.support import API_KEY
 
 METADATA_KEYS = {
-    "response_id", "timestamp", "processing_time", "model", "assistant_version", "support_contact", "error_code",
+    "response_id", "message_id", "timestamp", "processing_time", "model", "assistant_version", "support_contact",
+    "error_code",
 }
 
 
@@ -43,7 +44,8 @@ def test_faq_questions_are_answered_without_calling_deepseek(client, standin, qu
 
     assert response.status_code == 200
     body = response.get_json()
-    assert list(body) == ["content", "source", "conversation_id", "metadata"]
+    assert list(body) == ["content", "source", "conversation_id", "state", "message_id", "question_id", "metadata"]
+    assert body["state"] == "bot" and body["message_id"] == body["metadata"]["message_id"] > body["question_id"]
     assert body["source"] == "faq"
     assert faq_words in body["content"]
     assert_metadata(body["metadata"], model=None)

@@ -36,9 +36,11 @@ def test_an_faq_answer_is_meta_one_delta_and_done(client, standin):
     assert response.headers["Cache-Control"] == "no-cache"
     assert response.headers["X-Accel-Buffering"] == "no"
     meta, delta, done = sse.parse(response.get_data(as_text=True))
-    assert meta.event == "meta" and set(meta.data) == {"conversation_id", "response_id"}
+    assert meta.event == "meta" and set(meta.data) == {"conversation_id", "response_id", "state"}
     assert delta.event == "delta" and "8 AM to 8 PM EST" in delta.data["content"]
     assert done.event == "done" and done.data["source"] == "faq"
+    assert meta.data["state"] == done.data["state"] == "bot"
+    assert done.data["message_id"] == done.data["metadata"]["message_id"]
     assert done.data["metadata"]["response_id"] == meta.data["response_id"]
     assert done.data["metadata"]["model"] is None and done.data["metadata"]["error_code"] is None
     assert standin.requests == []

@@ -10,14 +10,17 @@ from flask import Flask, current_app
 from app.extensions import db
 from app.services.chatbot_service import ChatbotService, HistoryLimits
 from app.services.faq_file import load_faq_file, resolve
+from app.services.handoff import HandoffService
 from app.services.knowledge_base import KnowledgeBaseService
 from app.services.live_events import LiveEvents
 from app.services.llm import DeepSeekClient
 from app.services.redis_client import init_redis
 from app.services.staff_accounts import StaffAccounts
+from app.services.support_hours import SupportHours
 from app.services.token_budget import DailyTokenBudget
 from app.services.webhooks import HelpdeskWebhooks, init_webhooks
 from app.storage.conversations import ConversationStore
+from app.storage.handoffs import HandoffStore
 from app.storage.knowledge_base import KnowledgeBaseStore
 from app.storage.staff import StaffStore
 
@@ -47,7 +50,8 @@ def init_services(app: Flask) -> None:
     redis_client = init_redis(app)
     if config["DEEPSEEK_DAILY_TOKEN_BUDGET"] > 0:
         budget = DailyTokenBudget(config["DEEPSEEK_DAILY_TOKEN_BUDGET"], redis_client, config["REDIS_KEY_PREFIX"])
-    app.extensions["live_events"] = LiveEvents(config["REDIS_URL"], config["REDIS_KEY_PREFIX"], client=redis_client)
+    hub = app.extensions["live_events"] = LiveEvents(config["REDIS_URL"], config["REDIS_KEY_PREFIX"], client=redis_client)
+    handoff = app.extensions["handoff"] = build_handoff(app, hub)
     app.extensions["chatbot"] = ChatbotService(
         knowledge_base,
         llm,
@@ -58,8 +62,21 @@ def init_services(app: Flask) -> None:
         max_turns=config["MAX_TURNS_PER_CONVERSATION"],
         budget=budget,
         knowledge_base_prompt_max_chars=config["KB_PROMPT_MAX_CHARS"],
+        handoff=handoff,
+        handoff_after_failures=config["HANDOFF_AFTER_FAILURES"],
     )
     app.extensions["staff_accounts"] = StaffAccounts(StaffStore(db.session))
+
+
+def build_handoff(app: Flask, hub: LiveEvents) -> HandoffService:
+    """Build the handoff service; bad SUPPORT_HOURS, SUPPORT_TIMEZONE or HANDOFF_AFTER_FAILURES stop the app."""
+    config = app.config
+    if config["HANDOFF_AFTER_FAILURES"] < 0:
+        raise ValueError(f"HANDOFF_AFTER_FAILURES must be 0 or more, got {config['HANDOFF_AFTER_FAILURES']!r}")
+    hours = SupportHours.parse(config["SUPPORT_HOURS"], config["SUPPORT_TIMEZONE"])
+    return HandoffService(
+        HandoffStore(db.session), app.extensions["webhooks"], hub, hours, support_contact=config["SUPPORT_CONTACT"]
+    )
 
 
 def chatbot_service() -> ChatbotService:
@@ -70,6 +87,11 @@ def chatbot_service() -> ChatbotService:
 def staff_accounts_service() -> StaffAccounts:
     """Return the current app's staff accounts (for the staff blueprint, its auth and `flask staff`)."""
     return current_app.extensions["staff_accounts"]
+
+
+def handoff_service() -> HandoffService:
+    """Return the current app's handoff service (the chat flow, the handoff routes and the staff console's)."""
+    return current_app.extensions["handoff"]
 
 
 def live_events() -> LiveEvents:

@@ -24,16 +24,20 @@ from app.errors import (
     ConversationFull,
     ConversationNotFound,
     LLMNotConfigured,
+    UpstreamError,
     UpstreamFailure,
 )
 from app.metrics import ANSWERS, DEEPSEEK_BUDGET_EXHAUSTED
 from app.services.faq import FaqIndex
+from app.services.handoff import HandoffService
+from app.services.handoff_intent import asks_for_person
 from app.services.knowledge_base import KnowledgeBaseService
-from app.services.llm import LLMClient, Message, Usage
+from app.services.llm import Completion, LLMClient, Message, Usage
 from app.services.prompt import PromptBuilder
 from app.services.token_budget import DailyTokenBudget
 from app.services.tokens import estimate_message_tokens, estimate_tokens
 from app.storage.conversations import ConversationStore, MessagePage, MessageWindow
+from app.storage.handoffs import HELD
 from app.storage.models import Conversation
 from app.utils.privacy import mask_card_numbers
 from app.utils.streams import with_heartbeats
@@ -57,6 +61,25 @@ SYSTEM_PROMPT = (
     "- Never ask for a card number, security code, password or one-time code, and tell customers not to "
     "share them in this chat. Payment details are only entered on the GreenGrocer website or app."
 )
+HAND_OFF = "hand_off_to_human"
+# Offered on every DeepSeek call: the decision to hand off is read from this structured call, never from text.
+HAND_OFF_TOOL = {
+    "type": "function",
+    "function": {
+        "name": HAND_OFF,
+        "description": (
+            "Pass the conversation to a person from the GreenGrocer support team. Call it when the customer "
+            "asks for a person, or when only a person can help: a complaint, a refund or compensation request, "
+            "an order problem you cannot see, anything you must not decide."
+        ),
+        "parameters": {
+            "type": "object",
+            "properties": {"reason": {"type": "string", "description": "Why, in a few words, for the agent."}},
+            "required": ["reason"],
+        },
+    },
+}
+TOOLS = [HAND_OFF_TOOL]
 
 
 @dataclass(frozen=True)
@@ -64,11 +87,13 @@ class Answer:
     """The reply to one customer message."""
 
     content: str
-    source: str  # "faq", "llm" or "faq_fallback"
+    source: str  # "faq", "llm", "faq_fallback" or "handoff"
     model: str | None
     usage: Usage | None = None
     faq_id: str | None = None  # the FAQ entry that answered (faq, faq_fallback), and its score
     faq_score: float | None = None
+    trigger: str | None = None  # a handoff's trigger (customer_words, model) and reason
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,14 @@ class Turn:
     message: str
     history: list[Message] = field(default_factory=list)
     response_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    state: str = "bot"  # the conversation's state: after the answer, once answered
+    agent: str | None = None  # the agent holding it, when one does
+    answer_id: int | None = None  # the stored answer's message id, once stored
+
+    @property
+    def held(self) -> bool:
+        """Return whether a person has (or will have) the conversation: the question is stored, not answered."""
+        return self.state in HELD
 
 
 class ChatbotService:
@@ -106,6 +139,8 @@ class ChatbotService:
         max_turns: int = 100,
         budget: DailyTokenBudget | None = None,
         knowledge_base_prompt_max_chars: int = 16000,
+        handoff: HandoffService | None = None,
+        handoff_after_failures: int = 2,
     ) -> None:
         self.knowledge = knowledge
         self.prompts = PromptBuilder(system_prompt, knowledge_base_prompt_max_chars)
@@ -117,6 +152,8 @@ class ChatbotService:
         self.support_contact = support_contact
         self.max_turns = max_turns
         self.budget = budget
+        self.handoff = handoff
+        self.handoff_after_failures = handoff_after_failures
 
     @property
     def faq(self) -> FaqIndex:
@@ -139,6 +176,12 @@ class ChatbotService:
             raise ConversationNotFound()  # unknown, malformed or another key's: 404, never a new conversation
         if summary.questions >= self.max_turns:
             raise ConversationFull()  # refused before anything is stored
+        if summary.state in HELD and self.handoff is not None:  # a person answers: store it, say nothing
+            question_id = self.handoff.customer_message(conversation_id, message)
+            held = self.handoff.state(conversation_id)
+            return Turn(conversation_id, question_id, message, state=held.state, agent=held.agent)
+        if summary.state == "closed" and self.handoff is not None:
+            self.handoff.reopen(conversation_id)
         history = self.recent_history(conversation_id)
         question_id = self.store.add_message(conversation_id, "user", message)
         return Turn(conversation_id, question_id, message, history)
@@ -164,7 +207,7 @@ class ChatbotService:
         instead (`faq_fallback`); only without one does the failure stand.
         """
         try:
-            answer = self._faq_answer(turn)
+            answer = self._first_answer(turn)
             if answer is None:
                 try:
                     answer = self._llm_answer(turn)
@@ -173,8 +216,32 @@ class ChatbotService:
         except Exception as error:
             self.fail(turn, as_api_error(error))
             raise
-        self.save_answer(turn, answer)
-        return answer
+        return self.finish_answer(turn, answer)
+
+    def finish_answer(self, turn: Turn, answer: Answer) -> Answer:
+        """Store an answer; a handoff hands the conversation to the team and becomes its handoff message."""
+        if answer.source != "handoff" or self.handoff is None:
+            turn.answer_id = self.save_answer(turn, answer)
+            return answer
+        usage = answer.usage
+        reply = self.handoff.request(
+            turn.conversation_id, answer.trigger or "model", answer.reason, model=answer.model,
+            response_id=turn.response_id,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            cache_hit_tokens=usage.cache_hit_tokens if usage else None,
+        )
+        ANSWERS.labels("handoff").inc()
+        turn.state, turn.answer_id = reply.state, reply.message_id
+        return Answer(content=reply.content, source="handoff", model=answer.model, usage=usage,
+                      trigger=answer.trigger, reason=answer.reason)
+
+    def _first_answer(self, turn: Turn) -> Answer | None:
+        """Return the answer that needs no model: a handoff asked for in words, or the FAQ's; else None."""
+        if self.handoff is not None and asks_for_person(turn.message):
+            log.info("handoff_asked_in_words", conversation_id=turn.conversation_id)
+            return Answer(content="", source="handoff", model=None, trigger="customer_words")
+        return self._faq_answer(turn)
 
     def stream(self, turn: Turn) -> AnswerStream:
         """Return the answer to a stored question as a stream of text pieces.
@@ -183,7 +250,7 @@ class ChatbotService:
         one piece, or LLMNotConfigured / BudgetExhausted is raised at once, before any
         byte is streamed.
         """
-        ready = self._faq_answer(turn)
+        ready = self._first_answer(turn)
         unavailable = self._llm_unavailable() if ready is None else None
         if unavailable is not None:
             try:
@@ -237,9 +304,15 @@ class ChatbotService:
         return self.prompts.messages(self.knowledge.current(), turn.history, turn.message)
 
     def fail(self, turn: Turn, error: APIError, partial: str = "") -> None:
-        """Record that a question's answer failed; keep what was written of it, marked interrupted."""
+        """Record that a question's answer failed; keep what was written of it, marked interrupted.
+
+        After HANDOFF_AFTER_FAILURES failed turns in a row, the error offers a person
+        (`"handoff_available": true` in its body).
+        """
         self.keep_interrupted(turn, partial)
         self.store.mark_failed(turn.question_id, error.code)
+        if self.handoff is not None and self.handoff.failures_in_a_row(turn.conversation_id, self.handoff_after_failures):
+            error.extra["handoff_available"] = True
 
     def keep_interrupted(self, turn: Turn, partial: str) -> None:
         """Store the part of a model answer that was written before it was cut short, if any."""
@@ -276,17 +349,16 @@ class ChatbotService:
         if unavailable is not None:
             raise unavailable
         assert self.llm is not None  # or it would be unavailable
-        completion = self.llm.complete(self.prompt(turn))
+        completion = self.llm.complete(self.prompt(turn), tools=TOOLS)
         self.charge(billed_tokens(completion.usage))
-        content = mask_card_numbers(completion.content)
-        return Answer(content=content, source="llm", model=completion.model, usage=completion.usage)
+        return model_answer(completion)
 
-    def save_answer(self, turn: Turn, answer: Answer, *, interrupted: bool = False) -> None:
+    def save_answer(self, turn: Turn, answer: Answer, *, interrupted: bool = False) -> int:
         """Store an answer with its source, model and token usage; count it unless it was cut short."""
         if not interrupted:
             ANSWERS.labels(answer.source).inc()
         usage = answer.usage
-        self.store.add_message(
+        return self.store.add_message(
             turn.conversation_id,
             "assistant",
             mask_card_numbers(answer.content),  # a streamed answer was not masked on its way out
@@ -326,16 +398,16 @@ class AnswerStream:
     def _generate(self) -> Iterator[str | None]:
         if self.answer is None:
             self.answer = yield from self._model_answer()
-        if self.answer.source != "llm":  # an FAQ answer, or the fallback: one piece, not yet sent
+        if self.answer.source not in ("llm", "handoff"):  # an FAQ answer, or the fallback: one piece, not yet sent
             yield self.answer.content
-        self._service.save_answer(self.turn, self.answer)
+        self.answer = self._service.finish_answer(self.turn, self.answer)
 
     def _model_answer(self) -> Generator[str | None, None, Answer]:
         """Yield the model's pieces as they come; return its answer, or the FAQ fallback if it failed before writing."""
         service, turn = self._service, self.turn
         assert service.llm is not None  # checked by ChatbotService.stream
         prompt = service.prompt(turn)
-        upstream = service.llm.stream(prompt)
+        upstream = service.llm.stream(prompt, tools=TOOLS)
         try:
             yield from with_heartbeats(upstream, service.heartbeat_seconds)
         except UpstreamFailure as error:
@@ -361,7 +433,21 @@ class AnswerStream:
         completion = upstream.completion
         assert completion is not None  # a stream that ends normally has its completion
         service.charge(billed_tokens(completion.usage))
-        return Answer(completion.content, "llm", completion.model, completion.usage)
+        return model_answer(completion)
+
+
+def model_answer(completion: Completion) -> Answer:
+    """Return the model's answer: a handoff when it called hand_off_to_human (its text is then not kept)."""
+    for call in completion.tool_calls:
+        if call.name == HAND_OFF:
+            reason = call.arguments.get("reason")
+            log.info("handoff_by_model", model=completion.model)
+            return Answer("", "handoff", completion.model, completion.usage, trigger="model",
+                          reason=reason if isinstance(reason, str) else None)
+    if not completion.content:  # only calls of tools we never offered
+        log.warning("llm_bad_response", reason="unknown_tool", tools=[call.name for call in completion.tool_calls])
+        raise UpstreamError()
+    return Answer(mask_card_numbers(completion.content), "llm", completion.model, completion.usage)
 
 
 def billed_tokens(usage: Usage | None) -> int:

@@ -31,6 +31,7 @@ MARK_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id"))
 CONVERSATION_SUMMARY = (  # its owner and how many questions it holds; no row when there is none
     select(
         CONVERSATIONS.c.owner_key_id,
+        CONVERSATIONS.c.state,
         select(func.count())
         .where(MESSAGES.c.conversation_id == CONVERSATIONS.c.id, MESSAGES.c.role == "user")
         .scalar_subquery()
@@ -50,6 +51,7 @@ class ConversationSummary:
 
     owner_key_id: str | None
     questions: int
+    state: str = "bot"  # who answers: bot, waiting, agent or closed
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ class ConversationStore:
     def summary(self, conversation_id: str) -> ConversationSummary | None:
         """Return a conversation's owner and how many questions it holds; None when there is no such conversation."""
         found = self.session.connection().execute(CONVERSATION_SUMMARY, {"conversation_id": conversation_id}).first()
-        return None if found is None else ConversationSummary(found.owner_key_id, int(found.questions))
+        return None if found is None else ConversationSummary(found.owner_key_id, int(found.questions), found.state)
 
     def add_message(self, conversation_id: str, role: str, content: str, **fields: object) -> int:
         """Store a message, mark its conversation active (one INSERT, one UPDATE), and return its id."""

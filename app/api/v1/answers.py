@@ -24,11 +24,14 @@ def processing_time() -> float:
     return round(time.perf_counter() - g.request_started, 4)
 
 
-def response_metadata(model: str | None, error_code: str | None, response_id: str | None = None) -> dict[str, Any]:
+def response_metadata(
+    model: str | None, error_code: str | None, response_id: str | None = None, message_id: int | None = None
+) -> dict[str, Any]:
     """Build the metadata every chat answer carries, and add it to the request's log line."""
     config = current_app.config
     metadata = {
         "response_id": response_id or str(uuid.uuid4()),
+        "message_id": message_id,
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         "processing_time": processing_time(),
         "model": model,
@@ -54,7 +57,9 @@ def with_chat_fields(error: APIError) -> APIError:
 def answer_events(stream: AnswerStream) -> Iterator[str]:
     """Write an answer stream as events: meta, delta..., then done or error; a comment while waiting."""
     turn = stream.turn
-    yield sse.format_event("meta", {"conversation_id": turn.conversation_id, "response_id": turn.response_id})
+    yield sse.format_event(
+        "meta", {"conversation_id": turn.conversation_id, "response_id": turn.response_id, "state": turn.state}
+    )
     error: APIError | None = None
     try:
         for piece in stream:
@@ -64,12 +69,19 @@ def answer_events(stream: AnswerStream) -> Iterator[str]:
     finally:
         stream.close()  # after a client disconnect: cancel upstream, keep what was written
     if error is not None:
-        yield sse.format_event("error", {"error": {"code": error.code, "message": error.message}})
+        offer = {key: value for key, value in error.extra.items() if key == "handoff_available"}
+        yield sse.format_event("error", {"error": {"code": error.code, "message": error.message}, **offer})
         log_stream_end(turn.response_id, None, None, error.code)
         return
     answer: Answer = stream.answer  # type: ignore[assignment]
-    metadata = response_metadata(answer.model, None, turn.response_id)
-    yield sse.format_event("done", {"source": answer.source, "metadata": metadata})
+    metadata = response_metadata(answer.model, None, turn.response_id, turn.answer_id)
+    if answer.source == "handoff":
+        yield sse.format_event(
+            "handoff", {"state": turn.state, "content": answer.content, "message_id": turn.answer_id}
+        )
+    yield sse.format_event(
+        "done", {"source": answer.source, "state": turn.state, "message_id": turn.answer_id, "metadata": metadata}
+    )
     log_stream_end(turn.response_id, answer.source, answer.model, None)
     log_exchange(turn.message, answer.content)
 

@@ -30,10 +30,20 @@ def begin_turn() -> Turn:
     return turn
 
 
+def held_response(turn: Turn) -> tuple[Response, int]:
+    """Say that a person has the conversation: the message is stored, and the bot does not answer (202)."""
+    structlog.contextvars.bind_contextvars(source="held", state=turn.state)
+    return jsonify(
+        conversation_id=turn.conversation_id, state=turn.state, message_id=turn.question_id, agent=turn.agent
+    ), 202
+
+
 @chat_bp.post("/chat")
-def chat() -> Response:
-    """Answer a customer's question, in a new or an existing conversation."""
+def chat() -> Response | tuple[Response, int]:
+    """Answer a customer's question, in a new or an existing conversation (202 while a person has it)."""
     turn = begin_turn()
+    if turn.held:
+        return held_response(turn)
     answer = chatbot_service().answer(turn)
     structlog.contextvars.bind_contextvars(source=answer.source)
     log_exchange(turn.message, answer.content)
@@ -41,12 +51,18 @@ def chat() -> Response:
         content=answer.content,
         source=answer.source,
         conversation_id=turn.conversation_id,
-        metadata=response_metadata(answer.model, None, turn.response_id),
+        state=turn.state,
+        message_id=turn.answer_id,
+        question_id=turn.question_id,
+        metadata=response_metadata(answer.model, None, turn.response_id, turn.answer_id),
     )
 
 
 @chat_bp.post("/chat/stream")
-def chat_stream() -> Response:
-    """Stream the answer to a customer's question as server-sent events while it is written."""
-    stream = chatbot_service().stream(begin_turn())  # errors up to here are plain JSON errors
+def chat_stream() -> Response | tuple[Response, int]:
+    """Stream the answer to a customer's question as server-sent events while it is written (202 while held)."""
+    turn = begin_turn()
+    if turn.held:
+        return held_response(turn)
+    stream = chatbot_service().stream(turn)  # errors up to here are plain JSON errors
     return sse.event_stream(answer_events(stream))
