@@ -196,7 +196,7 @@ def outbox(app: Flask) -> list[WebhookEvent]:
 
 def metric(app: Flask, name: str, **labels: str) -> float:
     """Return a sample's value from the app's /metrics (0 when absent)."""
-    wanted = name + "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
+    wanted = name + ("{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}" if labels else "")
     for line in app.test_client().get("/metrics").get_data(as_text=True).splitlines():
         if line.startswith(wanted + " "):
             return float(line.rsplit(" ", 1)[1])

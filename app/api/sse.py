@@ -17,12 +17,13 @@ from flask import Response, stream_with_context
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def format_event(event: str, data: Any) -> str:
-    """Frame one event whose data is the JSON of `data`."""
+def format_event(event: str, data: Any, event_id: int | None = None) -> str:
+    """Frame one event whose data is the JSON of `data`, with an `id:` line (the client's Last-Event-ID) if given."""
     if "\n" in event or "\r" in event:
         raise ValueError("an event name is one line")
     lines = json.dumps(data, ensure_ascii=False).splitlines() or [""]
-    return f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
+    head = f"id: {int(event_id)}\n" if event_id is not None else ""
+    return head + f"event: {event}\n" + "".join(f"data: {line}\n" for line in lines) + "\n"
 
 
 def format_comment(text: str) -> str:

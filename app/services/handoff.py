@@ -210,6 +210,39 @@ class HandoffService:
         self.store.rollback()
         return len(codes) == threshold and all(code in UPSTREAM_CODES for code in codes)
 
+    def updates(self, conversation_id: str, after: int) -> list[Any]:
+        """Return what the customer's stream sends after a message: agents' messages and changes of state."""
+        try:
+            return self.store.messages_after(conversation_id, after, ("agent", "event"))
+        finally:
+            self.store.release_connection()  # the stream waits next: no connection held while idle
+
+    def customer_messages(self, staff: StaffMember, after: int) -> list[Any]:
+        """Return customer messages newer than `after` in the conversations this agent holds."""
+        try:
+            return self.store.customer_messages_for(staff.id, after)
+        finally:
+            self.store.release_connection()
+
+    def newest_message_id(self, conversation_id: str | None = None) -> int:
+        """Return the newest message id (of a conversation, or of all); where a stream starts by default."""
+        try:
+            return self.store.newest_message_id(conversation_id)
+        finally:
+            self.store.release_connection()
+
+    def transcript(self, conversation_id: str, after: int = 0) -> list[Any]:
+        """Return every message of a conversation newer than `after`, events with their trigger and detail."""
+        rows = self.store.messages_after(conversation_id, after, ("user", "assistant", "agent", "event"))
+        self.store.rollback()
+        return rows
+
+    def feedback(self, message_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Return customers' ratings of these messages, by message id."""
+        found = self.store.feedback(message_ids)
+        self.store.rollback()
+        return found
+
     def queue(self, staff: StaffMember) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Return the waiting conversations (oldest first) and the caller's, with trigger, reason, last message."""
         waiting, mine = self.store.queue(staff.id, QUEUE_LIMIT)
@@ -240,7 +273,7 @@ class HandoffService:
         self.webhooks.notify()
         self.hub.publish(conversation_channel(conversation_id), {"kind": "state", "message_id": event_id})
         self.hub.publish(STAFF_CHANNEL, {"kind": "queue", "conversation_id": conversation_id})
-        log.info("conversation_state_changed", conversation_id=conversation_id, event=event, state=state,
+        log.info("conversation_state_changed", conversation_id=conversation_id, change=event, state=state,
                  trigger=trigger, staff_id=staff.id if staff else None)
         self.count_waiting()
 

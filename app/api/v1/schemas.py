@@ -111,3 +111,26 @@ def _describe(error: ValidationError) -> str:
     if first["type"] == "missing":
         return f'The "{field}" field is required.'
     return f'The "{field}" field must be a string.' if first["type"] == "string_type" else f'"{field}": {first["msg"]}.'
+
+
+def read_optional_body() -> dict[str, Any]:
+    """Return the request's JSON object, or {} when it has no body at all (an optional body)."""
+    if not request.get_data(cache=True) and not request.is_json:
+        return {}
+    return read_json_object()
+
+
+def text_field(body: dict[str, Any], name: str, max_chars: int, *, required: bool = False) -> str | None:
+    """Return a string field stripped of surrounding whitespace (None when absent or blank, unless required)."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f'The "{name}" field must be a string.' if value is not None
+                             else f'The "{name}" field is required.')
+    value = value.strip()
+    if required and not value:
+        raise InvalidRequest(f'The "{name}" field must not be empty.')
+    if len(value) > max_chars:
+        raise InvalidRequest(f'"{name}" can be at most {max_chars} characters.')
+    return value or None
