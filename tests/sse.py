@@ -32,6 +32,14 @@ def open_stream(base_url: str, body: dict[str, Any], path: str = "/api/v1/chat/s
     return connection.getresponse()
 
 
+def open_get_stream(base_url: str, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    """GET a stream from a live server and return the response unread, to read events as they arrive."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", path, headers=headers or {})
+    return connection.getresponse()
+
+
 def read_events(response: http.client.HTTPResponse) -> Iterator[Event]:
     """Yield events from a live response as each one is complete."""
     return _events(iter(response.readline, b""))
