@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from app import create_app
 from app.extensions import db
 from app.storage.models import FaqRecord
+from tests import sse
 from tests.deepseek_standin import Reply
 from tests.helpdesk import WEBHOOK_SECRET, enqueue, new_conversation
 from tests.staff import add_staff
@@ -334,3 +335,61 @@ def test_a_knowledge_base_change_survives_restarting_every_instance(knowledge_pa
     assert answer(restarted, "Do you sell organic kale?")["content"] == KALE["answer"]
     listed = json.loads(staff_request(restarted, "GET", "/faqs?q=kale", admin).data)
     assert [(entry["id"], entry["hit_count"]) for entry in listed["faqs"]] == [("organic-kale", 1)]
+
+
+# Handoff across instances: an agent's message reaches a customer's stream on the other instance; one claim wins.
+
+DELIVERED_WITHIN = 2.0  # seconds: the promise of the issue
+
+
+@pytest.fixture
+def handoff_pair(shared_services, start_instances):
+    """Two instances sharing PostgreSQL and Redis (live events too), and two agents' tokens."""
+    database_url, redis_url = shared_services
+    app = create_app({"FLASK_ENV": "testing", "DATABASE_URL": database_url, "LOG_FILE": ""})
+    tokens = add_staff(app, "Dana"), add_staff(app, "Sam")
+    instances = start_instances(2, DATABASE_URL=database_url, RATELIMIT_STORAGE_URI=redis_url, REDIS_URL=redis_url,
+                                REDIS_KEY_PREFIX=f"{uuid.uuid4().hex}:", RATELIMIT_KEY_PREFIX=uuid.uuid4().hex,
+                                RATE_LIMITS="1000/minute", STREAM_HEARTBEAT_SECONDS="10")
+    yield instances, tokens
+    app.extensions["live_events"].close()
+    with app.app_context():
+        db.engine.dispose()
+
+
+def handed_off_on(instance):
+    body = answer(instance, "can I talk to a human please")
+    assert body["state"] == "waiting"
+    return body["conversation_id"]
+
+
+def test_an_agents_message_posted_on_one_instance_reaches_a_customer_stream_on_the_other_within_2_s(handoff_pair):
+    (a, b), (dana, _) = handoff_pair
+    conversation_id = handed_off_on(a)
+    assert staff_request(a, "POST", f"/conversations/{conversation_id}/claim", dana).status == 200
+    stream = sse.open_get_stream(b.url, f"/api/v1/conversations/{conversation_id}/events")
+    events = sse.read_events(stream)
+    assert next(events).data == "listening"
+
+    started = time.monotonic()
+    sent = staff_request(a, "POST", f"/conversations/{conversation_id}/messages", dana, {"content": "Hi, Dana here."})
+    received = next(event for event in events if event.event == "message")
+
+    assert sent.status == 201
+    assert received.at - started < DELIVERED_WITHIN
+    assert (received.data["content"], received.data["author"]) == ("Hi, Dana here.", "Dana")
+    stream.close()
+
+
+def test_two_simultaneous_claims_on_two_instances_never_both_succeed(handoff_pair):
+    (a, b), (dana, sam) = handoff_pair
+    conversations = [handed_off_on(a if n % 2 else b) for n in range(6)]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for conversation_id in conversations:
+            claims = [pool.submit(staff_request, instance, "POST", f"/conversations/{conversation_id}/claim", token)
+                      for instance, token in ((a, dana), (b, sam))]
+            statuses = sorted(claim.result().status for claim in claims)
+            assert statuses == [200, 409], conversation_id
+            holder = json.loads(staff_request(a, "GET", f"/conversations/{conversation_id}", dana).data)
+            assert [m["event"] for m in holder["messages"] if m["role"] == "event"] == ["handoff", "claimed"]

@@ -27,6 +27,7 @@ def conversation_events(conversation_id: str, after: int | None, heartbeat: floa
     """Stream a conversation's agent messages and changes of state after a message; end once it is closed."""
     service = handoff_service()
     with live_events().subscribe(conversation_channel(conversation_id)) as subscription:
+        yield sse.format_comment("listening")  # sends the headers: from here on nothing is missed
         last = service.newest_message_id(conversation_id) if after is None else after
         while True:
             for row in service.updates(conversation_id, last):
