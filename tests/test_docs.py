@@ -88,7 +88,7 @@ def _subclasses(cls):
 def test_the_spec_documents_every_answer_source(client):
     source = client.get("/apispec_1.json").get_json()["components"]["schemas"]["ChatResponse"]["properties"]["source"]
 
-    assert source["enum"] == ["faq", "llm", "faq_fallback"]
+    assert source["enum"] == ["faq", "llm", "faq_fallback", "handoff"]
     for name in source["enum"]:
         assert f"`{name}`" in source["description"]
 

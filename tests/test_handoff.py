@@ -261,4 +261,5 @@ def test_handoff_events_go_to_the_helpdesk_outbox(make_app, standin):
     assert (data["trigger"], data["reason"]) == ("customer_button", "squashed kiwis")
     assert [item["role"] for item in data["transcript"]] == ["user", "assistant", "assistant"]
     sent = json.loads(message.payload)["data"]
-    assert sent["role"] == "user" and "4111 1111 1111 1111" not in sent["content"]
+    assert (sent["trigger"], sent["reason"]) == ("customer_button", "squashed kiwis")
+    assert sent["message"]["role"] == "user" and "4111 1111 1111 1111" not in sent["message"]["content"]

@@ -195,8 +195,8 @@ def test_closing_and_agents_messages_reach_the_outbox(make_app):
 
     events = [(row.event, json.loads(row.payload)["data"]) for row in outbox(app)]
     assert [event for event, _ in events] == ["handoff.requested", "message.created", "conversation.closed"]
-    assert events[1][1]["role"] == "agent" and events[1][1]["author"] == "Dana"
-    assert events[2][1] == {"agent": "Dana", "note": "done"}
+    assert (events[1][1]["message"]["role"], events[1][1]["message"]["author"]) == ("agent", "Dana")
+    assert events[2][1] == {"trigger": "customer_button", "reason": None, "agent": "Dana", "note": "done"}
 
 
 def read_until(response, wanted, limit=200):

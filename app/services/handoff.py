@@ -110,11 +110,8 @@ class HandoffService:
                                 latest.content if latest else content, started=False)
         message_id = self.store.insert(conversation_id, "assistant", content, now, source="handoff",
                                        response_id=answer.pop("response_id", None), **answer)
-        transcript = [
-            {"message_id": row.id, "role": row.role, "author": row.author, "content": row.content,
-             "created_at": row.created_at.isoformat(timespec="milliseconds")}
-            for row in self.store.messages_after(conversation_id, 0, TRANSCRIPT_ROLES)
-        ]
+        transcript = [webhook_message(row.id, row.role, row.content, row.created_at, row.author)
+                      for row in self.store.messages_after(conversation_id, 0, TRANSCRIPT_ROLES)]
         self.webhooks.enqueue(self.store.connection, "handoff.requested", conversation_id,
                               {"trigger": trigger, "reason": reason, "transcript": transcript})
         self.finish(conversation_id, "handoff", "waiting", event_id, trigger=trigger)
@@ -171,7 +168,7 @@ class HandoffService:
             self.store.rollback()
             raise NotAssigned()
         self.webhooks.enqueue(self.store.connection, "conversation.closed", conversation_id,
-                              {"agent": staff.name, "note": note or None})
+                              {**self.handoff_context(conversation_id), "agent": staff.name, "note": note or None})
         self.finish(conversation_id, "closed", "closed", event_id, staff=staff)
 
     def reply(self, conversation_id: str, staff: StaffMember, content: str) -> tuple[int, datetime]:
@@ -182,8 +179,9 @@ class HandoffService:
             self.store.rollback()
             raise NotAssigned()
         message_id = self.store.insert(conversation_id, "agent", content, now, author=staff.name, staff_id=staff.id)
+        message = webhook_message(message_id, "agent", content, now, staff.name)
         self.webhooks.enqueue(self.store.connection, "message.created", conversation_id,
-                              {"message_id": message_id, "role": "agent", "author": staff.name, "content": content})
+                              {**self.handoff_context(conversation_id), "message": message})
         self.store.commit()
         self.webhooks.notify()
         self.hub.publish(conversation_channel(conversation_id), {"kind": "message", "message_id": message_id})
@@ -195,12 +193,18 @@ class HandoffService:
         now = self.clock()
         self.store.touch(conversation_id, now)
         message_id = self.store.insert(conversation_id, "user", content, now)
+        message = webhook_message(message_id, "user", content, now)
         self.webhooks.enqueue(self.store.connection, "message.created", conversation_id,
-                              {"message_id": message_id, "role": "user", "content": content})
+                              {**self.handoff_context(conversation_id), "message": message})
         self.store.commit()
         self.webhooks.notify()
         self.hub.publish(STAFF_CHANNEL, {"kind": "message", "conversation_id": conversation_id})
         return message_id
+
+    def handoff_context(self, conversation_id: str) -> dict[str, Any]:
+        """Return the latest handoff's trigger and reason, which every webhook event of the conversation carries."""
+        handoff = self.store.latest_handoff_event(conversation_id)
+        return {"trigger": handoff.trigger if handoff else None, "reason": handoff.detail if handoff else None}
 
     def failures_in_a_row(self, conversation_id: str, threshold: int) -> bool:
         """Return whether the newest `threshold` questions all failed upstream with no fallback answer."""
@@ -281,3 +285,13 @@ class HandoffService:
         """Set the waiting gauge from the database (right whichever process changed what)."""
         metrics.CONVERSATIONS_WAITING.set(self.store.waiting_count())
         self.store.rollback()
+
+
+def webhook_message(message_id: int, role: str, content: str, created_at: datetime, author: str | None = None
+                    ) -> dict[str, Any]:
+    """Return a message as the helpdesk's webhook events carry it (an agent's with its author)."""
+    message = {"message_id": message_id, "role": role, "content": content,
+               "created_at": created_at.isoformat(timespec="milliseconds")}
+    if author is not None:
+        message["author"] = author
+    return message
