@@ -8,6 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from app import create_app
+from app.metrics import CONVERSATIONS_WAITING
 from tests import sse
 from tests.deepseek_standin import Call, Reply
 from tests.handoff import STRANGE_QUESTION, WORDS, events_of, handed_off, new_conversation
@@ -263,3 +264,10 @@ def test_handoff_events_go_to_the_helpdesk_outbox(make_app, standin):
     sent = json.loads(message.payload)["data"]
     assert (sent["trigger"], sent["reason"]) == ("customer_button", "squashed kiwis")
     assert sent["message"]["role"] == "user" and "4111 1111 1111 1111" not in sent["message"]["content"]
+
+
+def test_the_waiting_gauge_is_counted_in_the_database_at_every_scrape(app, client):
+    handed_off(client)
+    CONVERSATIONS_WAITING.set(99)  # as another process might have left it
+
+    assert metric(app, "conversations_waiting") == 1

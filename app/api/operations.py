@@ -18,6 +18,7 @@ from app import metrics
 from app.errors import Unauthorized
 from app.extensions import db
 from app.security.headers import plain_http_allowed
+from app.services import handoff_service
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +53,7 @@ def prometheus_metrics() -> Response:
     sent = request.headers.get("Authorization", "").encode()
     if token and not hmac.compare_digest(sent, f"Bearer {token}".encode()):
         raise Unauthorized("Send the metrics token as 'Authorization: Bearer <token>'.")
+    _check(handoff_service().count_waiting)  # the waiting gauge, counted in the database now
     return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 

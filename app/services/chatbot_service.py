@@ -31,6 +31,7 @@ from app.metrics import ANSWERS, DEEPSEEK_BUDGET_EXHAUSTED
 from app.services.faq import FaqIndex
 from app.services.handoff import HandoffService
 from app.services.handoff_intent import asks_for_person
+from app.services.handoff_tool import TOOLS, requested_handoff
 from app.services.knowledge_base import KnowledgeBaseService
 from app.services.llm import Completion, LLMClient, Message, Usage
 from app.services.prompt import PromptBuilder
@@ -61,25 +62,6 @@ SYSTEM_PROMPT = (
     "- Never ask for a card number, security code, password or one-time code, and tell customers not to "
     "share them in this chat. Payment details are only entered on the GreenGrocer website or app."
 )
-HAND_OFF = "hand_off_to_human"
-# Offered on every DeepSeek call: the decision to hand off is read from this structured call, never from text.
-HAND_OFF_TOOL = {
-    "type": "function",
-    "function": {
-        "name": HAND_OFF,
-        "description": (
-            "Pass the conversation to a person from the GreenGrocer support team. Call it when the customer "
-            "asks for a person, or when only a person can help: a complaint, a refund or compensation request, "
-            "an order problem you cannot see, anything you must not decide."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {"reason": {"type": "string", "description": "Why, in a few words, for the agent."}},
-            "required": ["reason"],
-        },
-    },
-}
-TOOLS = [HAND_OFF_TOOL]
 
 
 @dataclass(frozen=True)
@@ -438,12 +420,10 @@ class AnswerStream:
 
 def model_answer(completion: Completion) -> Answer:
     """Return the model's answer: a handoff when it called hand_off_to_human (its text is then not kept)."""
-    for call in completion.tool_calls:
-        if call.name == HAND_OFF:
-            reason = call.arguments.get("reason")
-            log.info("handoff_by_model", model=completion.model)
-            return Answer("", "handoff", completion.model, completion.usage, trigger="model",
-                          reason=reason if isinstance(reason, str) else None)
+    called, reason = requested_handoff(completion)
+    if called:
+        log.info("handoff_by_model", model=completion.model)
+        return Answer("", "handoff", completion.model, completion.usage, trigger="model", reason=reason)
     if not completion.content:  # only calls of tools we never offered
         log.warning("llm_bad_response", reason="unknown_tool", tools=[call.name for call in completion.tool_calls])
         raise UpstreamError()

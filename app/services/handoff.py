@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from app import metrics
 from app.errors import AlreadyClaimed, ConversationNotFound, NotAssigned, UpstreamFailure
@@ -49,6 +50,17 @@ class HandoffReply:
     message_id: int | None
     content: str
     started: bool  # False: it was waiting or held already (nothing changed)
+
+
+@dataclass(frozen=True)
+class StaffView:
+    """A conversation as an agent sees it: state, the latest handoff's trigger and reason, messages, feedback."""
+
+    state: ConversationState
+    trigger: str | None
+    reason: str | None
+    messages: list[Any]
+    feedback: dict[int, dict[str, Any]]
 
 
 class HandoffService:
@@ -235,11 +247,18 @@ class HandoffService:
         finally:
             self.store.release_connection()
 
-    def transcript(self, conversation_id: str, after: int = 0) -> list[Any]:
-        """Return every message of a conversation newer than `after`, events with their trigger and detail."""
-        rows = self.store.messages_after(conversation_id, after, ("user", "assistant", "agent", "event"))
+    def release_connection(self) -> None:
+        """Give the session's connection back to the pool (before a stream that may wait for hours)."""
+        self.store.release_connection()
+
+    def staff_view(self, conversation_id: str, after: int = 0) -> StaffView:
+        """Return what an agent sees of a conversation: its state, latest handoff, messages and their feedback."""
+        state = self.state(conversation_id)
+        messages = self.store.messages_after(conversation_id, after, ("user", "assistant", "agent", "event"))
+        handoff = self.handoff_context(conversation_id)
+        feedback = self.store.feedback([m.id for m in messages if m.role in ("assistant", "agent")])
         self.store.rollback()
-        return rows
+        return StaffView(state, handoff["trigger"], handoff["reason"], messages, feedback)
 
     def feedback(self, message_ids: list[int]) -> dict[int, dict[str, Any]]:
         """Return customers' ratings of these messages, by message id."""
@@ -281,10 +300,16 @@ class HandoffService:
                  trigger=trigger, staff_id=staff.id if staff else None)
         self.count_waiting()
 
-    def count_waiting(self) -> None:
-        """Set the waiting gauge from the database (right whichever process changed what)."""
-        metrics.CONVERSATIONS_WAITING.set(self.store.waiting_count())
-        self.store.rollback()
+    def count_waiting(self) -> bool:
+        """Set the waiting gauge from the database (right whichever process changed what); False if it failed."""
+        try:
+            metrics.CONVERSATIONS_WAITING.set(self.store.waiting_count())
+            self.store.rollback()
+        except SQLAlchemyError as error:  # the change is committed: a gauge must not fail its request
+            self.store.rollback()
+            log.warning("waiting_count_failed", error_type=type(error).__name__)
+            return False
+        return True
 
 
 def webhook_message(message_id: int, role: str, content: str, created_at: datetime, author: str | None = None

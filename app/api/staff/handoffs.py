@@ -14,7 +14,7 @@ from flask import Response, current_app, g, jsonify
 from app.api import sse
 from app.api.live import iso, staff_events
 from app.api.staff import staff_bp
-from app.api.v1.conversations import ANSWER_ROLES, LARGEST_MESSAGE_ID, message_json, whole_number_argument
+from app.api.v1.conversations import LARGEST_MESSAGE_ID, message_json, whole_number_argument
 from app.api.v1.schemas import read_json_object, read_optional_body, text_field
 from app.errors import ConversationNotFound
 from app.security.staff_auth import staff_required
@@ -36,7 +36,7 @@ def queue() -> Response:
 @staff_required("agent")
 def events() -> Response:
     """Stream `queue` events (refetch the queue) and customers' messages in the caller's conversations."""
-    handoff_service().store.release_connection()  # the stream may wait for hours: hold no connection
+    handoff_service().release_connection()  # the stream may wait for hours: hold no connection
     return sse.event_stream(staff_events(g.staff, current_app.config["STREAM_HEARTBEAT_SECONDS"]))
 
 
@@ -45,19 +45,16 @@ def events() -> Response:
 def conversation(conversation_id: str) -> Response:
     """Return a conversation's whole transcript (or its messages after ?after=), with states, triggers, reasons."""
     after = whole_number_argument("after", 0, LARGEST_MESSAGE_ID) or 0
-    service = handoff_service()
-    state = service.state(existing(conversation_id))
-    messages = service.transcript(state.id, after)
-    handoff = service.store.latest_handoff_event(state.id)
-    feedback = service.feedback([message.id for message in messages if message.role in ANSWER_ROLES])
+    view = handoff_service().staff_view(existing(conversation_id), after)
+    state = view.state
     return jsonify(
         conversation_id=state.id,
         state=state.state,
         agent=state.agent,
         waiting_since=iso(state.waiting_since) if state.waiting_since else None,
-        trigger=handoff.trigger if handoff else None,
-        reason=handoff.detail if handoff else None,
-        messages=[message_json(message, feedback, staff=True) for message in messages],
+        trigger=view.trigger,
+        reason=view.reason,
+        messages=[message_json(message, view.feedback, staff=True) for message in view.messages],
     )
 
 
