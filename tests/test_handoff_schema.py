@@ -1,0 +1,97 @@
+"""The handoff routes keep the promises of the spec when an agent (or a customer) sends anything at all.
+
+tests/test_schema.py fuzzes every operation without a staff token and with unknown
+conversations; here schemathesis drives the handoff operations with an agent's token on
+real conversations (waiting, held by the agent, answered by the bot): generated valid and
+invalid bodies and queries, then hostile text in every string. Every answer must be
+documented and none a 5xx. The two event streams are left out: a valid one never ends.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+
+from tests.handoff import handed_off, new_conversation, staff_call
+from tests.staff import add_staff, bearer
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = 30  # per operation and mode
+HOSTILE_TEXT = ["\ud800", "caf\udc00e", "hello\x00world", "\x00", "\x1b[31m\x7f\x9b", "a\r\nb\rc"]
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+HANDOFF_PATHS = ("/api/v1/staff/queue", "/api/v1/staff/conversations", "/api/v1/conversations/{conversation_id}/handoff")
+
+
+@pytest.fixture
+def handoff_operations(make_app, standin):
+    """The handoff operations of the served spec, an agent's headers, and real conversations to aim them at."""
+    app = make_app(RATE_LIMITS="100000/minute", STAFF_RATE_LIMITS="100000/minute",
+                   STAFF_AUTH_FAILURE_LIMITS="100000/minute")
+    client = app.test_client()
+    token = add_staff(app, "Dana")
+    held = handed_off(client)
+    staff_call(client, "POST", f"/conversations/{held}/claim", token)
+    conversations = [handed_off(client), held, new_conversation(client)]
+    schema = schemathesis.openapi.from_wsgi("/apispec_1.json", app)
+    schema.config.generation.update(allow_extra_parameters=False)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    chosen = [operation for operation in operations
+              if operation.path.startswith(HANDOFF_PATHS) and not operation.path.endswith("/events")]
+    return chosen, bearer(token), conversations
+
+
+def aimed(operation, case, conversation_id, **changes):
+    """Return the case aimed at a real conversation (when its path names one)."""
+    path_parameters = dict(case.path_parameters or {})
+    if "conversation_id" in path_parameters:
+        path_parameters["conversation_id"] = conversation_id
+    fields = dict(body=case.body, media_type=case.media_type, query=case.query, path_parameters=path_parameters)
+    return operation.Case(**{**fields, **changes})
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_handoff_operation_answers_an_agent_as_documented(handoff_operations, mode):
+    operations, agent, conversations = handoff_operations
+    called: Counter[str] = Counter()
+    for operation in operations:
+
+        @given(case=operation.as_strategy(mode), conversation_id=st.sampled_from(conversations))
+        @SETTINGS
+        def call_and_validate(case, conversation_id):
+            if mode is GenerationMode.POSITIVE:
+                case = aimed(operation, case, conversation_id)
+            response = case.call_and_validate(headers=agent)
+            assert response.status_code < 500
+            called[operation.label] += 1
+
+        call_and_validate()
+
+    assert set(called) == {operation.label for operation in operations}
+    assert len(called) == 7
+
+
+def test_hostile_text_in_any_string_is_refused_or_cleaned(handoff_operations):
+    operations, agent, conversations = handoff_operations
+    hostile = st.builds(lambda before, bad, after: before + bad + after, st.text(max_size=3),
+                        st.sampled_from(HOSTILE_TEXT), st.text(max_size=3))
+    for operation in operations:
+
+        @given(case=operation.as_strategy(GenerationMode.POSITIVE), text=hostile,
+               conversation_id=st.sampled_from(conversations))
+        @SETTINGS
+        def call_and_validate(case, text, conversation_id):
+            body = case.body
+            if isinstance(body, dict):
+                body = {key: text if isinstance(value, str) else value for key, value in body.items()}
+            in_url = "".join(char for char in text if not "\ud800" <= char <= "\udfff")
+            query = {name: in_url for name in case.query or {}}
+            hostile_case = aimed(operation, case, conversation_id, body=body, query=query)
+            assert hostile_case.call_and_validate(headers=agent).status_code < 500
+
+        call_and_validate()
