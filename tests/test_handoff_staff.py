@@ -296,3 +296,20 @@ def test_the_staff_stream_tells_of_queue_changes_and_of_messages_in_the_callers_
         mine, "for Dana", "user")
     assert queued.data["conversation_id"] is not None
     stream.close()
+
+
+def test_the_helpdesk_receives_a_whole_handoff_signed_and_in_order(make_webhook_app, helpdesk):
+    app = make_webhook_app(start=True)
+    client = app.test_client()
+    token = add_staff(app, "Dana")
+    conversation_id = handed_off(client, reason="squashed kiwis")
+    client.post("/api/v1/chat", json={"message": "hello?", "conversation_id": conversation_id})
+    staff_call(client, "POST", f"/conversations/{conversation_id}/claim", token)
+    staff_call(client, "POST", f"/conversations/{conversation_id}/close", token)
+
+    received = helpdesk.wait_for(3)
+
+    assert [item.body["event"] for item in received] == ["handoff.requested", "message.created", "conversation.closed"]
+    assert all(item.signed and item.body["conversation_id"] == conversation_id for item in received)
+    assert received[0].body["data"]["reason"] == "squashed kiwis"
+    assert received[1].body["data"]["message"]["content"] == "hello?"
