@@ -271,3 +271,37 @@ def test_the_waiting_gauge_is_counted_in_the_database_at_every_scrape(app, clien
     CONVERSATIONS_WAITING.set(99)  # as another process might have left it
 
     assert metric(app, "conversations_waiting") == 1
+
+
+def test_handoff_after_failures_0_never_offers_a_person(make_app, standin):
+    client = make_app(DEEPSEEK_MAX_RETRIES=0, HANDOFF_AFTER_FAILURES=0).test_client()
+    conversation_id = new_conversation(client, "what are your delivery hours")
+    standin.push(Reply(status=500), Reply(status=500))
+
+    bodies = [failing_turn(client, "/api/v1/chat", conversation_id) for _ in range(2)]
+
+    assert all("handoff_available" not in body for body in bodies)
+
+
+def test_a_call_of_a_tool_never_offered_without_text_is_an_upstream_error(client, standin):
+    standin.push(Reply(content="", tool_calls=[Call("lookup_order", {"order_id": "GG-1"})]))
+
+    response = client.post("/api/v1/chat", json={"message": STRANGE_QUESTION})
+
+    assert response.status_code == 502 and response.get_json()["error"]["code"] == "UPSTREAM_ERROR"
+
+
+def test_text_with_a_call_of_another_tool_is_the_answer(client, standin):
+    standin.push(Reply(content="Here is what I know.", tool_calls=[Call("lookup_order", {"order_id": "GG-1"})]))
+
+    body = client.post("/api/v1/chat", json={"message": STRANGE_QUESTION}).get_json()
+
+    assert (body["source"], body["content"], body["state"]) == ("llm", "Here is what I know.", "bot")
+
+
+def test_the_button_takes_an_empty_json_body_too(client):
+    conversation_id = new_conversation(client)
+
+    response = client.post(f"/api/v1/conversations/{conversation_id}/handoff", content_type="application/json")
+
+    assert response.status_code == 200 and response.get_json()["state"] == "waiting"

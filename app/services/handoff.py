@@ -261,10 +261,8 @@ class HandoffService:
         return StaffView(state, handoff["trigger"], handoff["reason"], messages, feedback)
 
     def feedback(self, message_ids: list[int]) -> dict[int, dict[str, Any]]:
-        """Return customers' ratings of these messages, by message id."""
-        found = self.store.feedback(message_ids)
-        self.store.rollback()
-        return found
+        """Return customers' ratings of these messages, by message id (in the caller's transaction, which ends it)."""
+        return self.store.feedback(message_ids)  # no rollback here: it would expire the caller's ORM messages
 
     def queue(self, staff: StaffMember) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Return the waiting conversations (oldest first) and the caller's, with trigger, reason, last message."""

@@ -115,7 +115,7 @@ def _describe(error: ValidationError) -> str:
 
 def read_optional_body() -> dict[str, Any]:
     """Return the request's JSON object, or {} when it has no body at all (an optional body)."""
-    if not request.get_data(cache=True) and not request.is_json:
+    if not request.get_data(cache=True):
         return {}
     return read_json_object()
 
