@@ -158,12 +158,12 @@ class ChatbotService:
             raise ConversationNotFound()  # unknown, malformed or another key's: 404, never a new conversation
         if summary.questions >= self.max_turns:
             raise ConversationFull()  # refused before anything is stored
-        if summary.state in HELD and self.handoff is not None:  # a person answers: store it, say nothing
-            question_id = self.handoff.customer_message(conversation_id, message)
-            held = self.handoff.state(conversation_id)
-            return Turn(conversation_id, question_id, message, state=held.state, agent=held.agent)
-        if summary.state == "closed" and self.handoff is not None:
-            self.handoff.reopen(conversation_id)
+        if self.handoff is not None and summary.state != "bot":
+            stored = self.handoff.customer_message(conversation_id, message) if summary.state in HELD else None
+            if stored is not None:  # a person answers: the message is stored, the bot says nothing
+                question_id, held = stored
+                return Turn(conversation_id, question_id, message, state=held.state, agent=held.agent)
+            self.handoff.reopen(conversation_id)  # closed (perhaps just now): the bot has it again
         history = self.recent_history(conversation_id)
         question_id = self.store.add_message(conversation_id, "user", message)
         return Turn(conversation_id, question_id, message, history)

@@ -187,7 +187,7 @@ class HandoffService:
         """Store an agent's message in a conversation the caller holds; NotAssigned otherwise. Return id and time."""
         self.state(conversation_id)
         now = self.clock()
-        if not self.store.touch_if_held(conversation_id, staff.id, now):
+        if not self.store.touch_if_agents(conversation_id, staff.id, now):
             self.store.rollback()
             raise NotAssigned()
         message_id = self.store.insert(conversation_id, "agent", content, now, author=staff.name, staff_id=staff.id)
@@ -200,10 +200,17 @@ class HandoffService:
         log.info("agent_message", conversation_id=conversation_id, message_id=message_id, staff_id=staff.id)
         return message_id, now
 
-    def customer_message(self, conversation_id: str, content: str) -> int:
-        """Store a customer's message while a person has the conversation; the helpdesk and the agent hear of it."""
+    def customer_message(self, conversation_id: str, content: str) -> tuple[int, ConversationState] | None:
+        """Store a customer's message while a person has the conversation; the helpdesk and the agent hear of it.
+
+        Return its id and the state it was stored in; None, storing nothing, when nobody
+        has the conversation any more (it was closed meanwhile): the bot answers then.
+        """
         now = self.clock()
-        self.store.touch(conversation_id, now)
+        if not self.store.touch_if_held(conversation_id, now):  # locks the row: the state read next stands
+            self.store.rollback()
+            return None
+        held = self.state(conversation_id)
         message_id = self.store.insert(conversation_id, "user", content, now)
         message = webhook_message(message_id, "user", content, now)
         self.webhooks.enqueue(self.store.connection, "message.created", conversation_id,
@@ -211,7 +218,7 @@ class HandoffService:
         self.store.commit()
         self.webhooks.notify()
         self.hub.publish(STAFF_CHANNEL, {"kind": "message", "conversation_id": conversation_id})
-        return message_id
+        return message_id, held
 
     def handoff_context(self, conversation_id: str) -> dict[str, Any]:
         """Return the latest handoff's trigger and reason, which every webhook event of the conversation carries."""

@@ -95,7 +95,7 @@ class HandoffStore:
              "interrupted": False, **fields},
         ).scalar_one())
 
-    def touch_if_held(self, conversation_id: str, agent_id: int, now: datetime) -> bool:
+    def touch_if_agents(self, conversation_id: str, agent_id: int, now: datetime) -> bool:
         """Mark a conversation active if this agent holds it (and lock its row); return whether it does."""
         statement = (
             update(CONVERSATIONS)
@@ -105,11 +105,14 @@ class HandoffStore:
         )
         return bool(self.connection.execute(statement).rowcount)
 
-    def touch(self, conversation_id: str, now: datetime) -> None:
-        """Mark a conversation active (and lock its row until the commit)."""
-        self.connection.execute(
-            update(CONVERSATIONS).where(CONVERSATIONS.c.id == conversation_id).values(last_message_at=now)
+    def touch_if_held(self, conversation_id: str, now: datetime) -> bool:
+        """Mark a conversation active if a person has it (waiting or agent), locking its row; return whether so."""
+        statement = (
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == conversation_id, CONVERSATIONS.c.state.in_(HELD))
+            .values(last_message_at=now)
         )
+        return bool(self.connection.execute(statement).rowcount)
 
     def latest_handoff_message(self, conversation_id: str) -> Row | None:
         """Return the newest handoff message the customer was sent (id, content), or None."""
