@@ -13,6 +13,7 @@ from tests import sse
 from tests.deepseek_standin import Call, Reply
 from tests.handoff import STRANGE_QUESTION, WORDS, events_of, handed_off, new_conversation
 from tests.helpdesk import metric, outbox
+from tests.staff import bearer
 
 
 @pytest.mark.both_databases
@@ -305,3 +306,30 @@ def test_the_button_takes_an_empty_json_body_too(client):
     response = client.post(f"/api/v1/conversations/{conversation_id}/handoff", content_type="application/json")
 
     assert response.status_code == 200 and response.get_json()["state"] == "waiting"
+
+
+def test_another_api_keys_conversation_can_be_neither_handed_off_nor_followed(make_app):
+    client = make_app(API_KEYS="key-alpha-0123456789,key-bravo-9876543210").test_client()
+    alpha, bravo = bearer("key-alpha-0123456789"), bearer("key-bravo-9876543210")
+    conversation_id = client.post("/api/v1/chat", json={"message": "delivery hours"}, headers=alpha).get_json()[
+        "conversation_id"]
+
+    handoff = client.post(f"/api/v1/conversations/{conversation_id}/handoff", headers=bravo)
+    events = client.get(f"/api/v1/conversations/{conversation_id}/events", headers=bravo)
+    own = client.post(f"/api/v1/conversations/{conversation_id}/handoff", headers=alpha)
+
+    assert handoff.status_code == events.status_code == 404
+    assert own.status_code == 200
+
+
+def test_text_the_model_streams_before_its_call_is_followed_by_the_handoff_event(client, standin):
+    call = Call("hand_off_to_human", {"reason": "wants a refund"})
+    standin.push(Reply(content="Let me find someone for you.", tool_calls=[call], chunk_size=6))
+
+    response = client.post("/api/v1/chat/stream", json={"message": STRANGE_QUESTION})
+
+    events = [event for event in sse.parse(response.get_data(as_text=True)) if event.event != ":"]
+    assert [event.event for event in events][-2:] == ["handoff", "done"]
+    assert {event.event for event in events[1:-2]} == {"delta"}
+    stored = client.get(f"/api/v1/conversations/{events[0].data['conversation_id']}").get_json()["messages"]
+    assert [message["source"] for message in stored if message["role"] == "assistant"] == ["handoff"]

@@ -7,10 +7,12 @@ import threading
 
 import pytest
 
+from app.extensions import db
 from tests import sse
 from tests.handoff import events_of, handed_off, new_conversation, staff_call
 from tests.helpdesk import metric, outbox
 from tests.staff import add_staff, bearer
+from tests.support import wait_until
 
 UNKNOWN = "7d0b5e0e-7b8a-4c0e-9a39-5f9b6e7c4d21"
 
@@ -199,6 +201,12 @@ def test_closing_and_agents_messages_reach_the_outbox(make_app):
     assert events[2][1] == {"trigger": "customer_button", "reason": None, "agent": "Dana", "note": "done"}
 
 
+def idle_pool(app) -> bool:
+    """Return whether the app's pool has every connection back (soon: a stream re-reads between heartbeats)."""
+    with app.app_context():
+        return wait_until(lambda: db.engine.pool.checkedout() == 0, 2.0, interval=0.01)
+
+
 def read_until(response, wanted, limit=200):
     """Read a live stream's events until one named `wanted` arrives; return every event read (no comments)."""
     seen = []
@@ -268,10 +276,7 @@ def test_the_customer_stream_sends_heartbeats_and_holds_no_connection_while_idle
 
     assert [event.event for event in comments] == [":", ":", ":"]
     assert [event.data for event in comments] == ["listening", "heartbeat", "heartbeat"]
-    with app.app_context():
-        from app.extensions import db
-
-        assert db.engine.pool.checkedout() == 0
+    assert idle_pool(app)
     stream.close()
 
 
@@ -313,3 +318,25 @@ def test_the_helpdesk_receives_a_whole_handoff_signed_and_in_order(make_webhook_
     assert all(item.signed and item.body["conversation_id"] == conversation_id for item in received)
     assert received[0].body["data"]["reason"] == "squashed kiwis"
     assert received[1].body["data"]["message"]["content"] == "hello?"
+
+
+def test_while_an_agent_holds_it_the_customer_hears_who(client, agents):
+    conversation_id = handed_off(client)
+    staff_call(client, "POST", f"/conversations/{conversation_id}/claim", agents[0])
+
+    response = client.post("/api/v1/chat", json={"message": "hi?", "conversation_id": conversation_id})
+
+    assert response.status_code == 202
+    assert (response.get_json()["state"], response.get_json()["agent"]) == ("agent", "Dana")
+
+
+def test_the_staff_stream_holds_no_database_connection_while_idle(live_app):
+    app, base_url = live_app  # STREAM_HEARTBEAT_SECONDS=0.1
+    stream = sse.open_get_stream(base_url, "/api/v1/staff/events", bearer(add_staff(app, "Dana")))
+    events = sse.read_events(stream)
+
+    seen = [next(events).event for _ in range(3)]
+
+    assert seen == ["queue", ":", ":"]
+    assert idle_pool(app)
+    stream.close()
