@@ -94,6 +94,18 @@ def test_only_the_holder_writes_and_the_customer_sees_the_agents_name(client, ag
     assert [message["message_id"] for message in newer["messages"]] == [body["message_id"]]
 
 
+def test_card_numbers_in_an_agents_message_are_masked(client, agents):
+    conversation_id = handed_off(client)
+    staff_call(client, "POST", f"/conversations/{conversation_id}/claim", agents[0])
+
+    sent = staff_call(client, "POST", f"/conversations/{conversation_id}/messages", agents[0],
+                      {"content": "Is it 4111 1111 1111 1111?"}).get_json()
+
+    assert "4111 1111 1111 1111" not in sent["content"] and "1111" in sent["content"]
+    stored = client.get(f"/api/v1/conversations/{conversation_id}").get_json()["messages"][-1]
+    assert stored["content"] == sent["content"]
+
+
 @pytest.mark.parametrize("body", [{}, {"content": ""}, {"content": "   "}, {"content": 3}, {"content": "x" * 4001}])
 def test_an_agents_message_must_be_text(client, agents, body):
     conversation_id = handed_off(client)

@@ -171,6 +171,7 @@ class HandoffService:
     def close(self, conversation_id: str, staff: StaffMember, note: str | None = None) -> None:
         """Close a conversation the caller holds (an admin: any waiting or held one); the note is for staff only."""
         self.state(conversation_id)
+        note = mask_card_numbers(note) if note else None
         held_by = None if staff.has_role("admin") else staff.id
         allowed = HELD if held_by is None else ("agent",)
         change = Change("closed", allowed, "closed", {"agent_id": None, "waiting_since": None}, held_by=held_by)
@@ -183,9 +184,13 @@ class HandoffService:
                               {**self.handoff_context(conversation_id), "agent": staff.name, "note": note or None})
         self.finish(conversation_id, "closed", "closed", event_id, staff=staff)
 
-    def reply(self, conversation_id: str, staff: StaffMember, content: str) -> tuple[int, datetime]:
-        """Store an agent's message in a conversation the caller holds; NotAssigned otherwise. Return id and time."""
+    def reply(self, conversation_id: str, staff: StaffMember, content: str) -> tuple[int, str, datetime]:
+        """Store an agent's message (card numbers masked) in a conversation the caller holds; NotAssigned otherwise.
+
+        Return its id, its text as stored and its time.
+        """
         self.state(conversation_id)
+        content = mask_card_numbers(content)
         now = self.clock()
         if not self.store.touch_if_agents(conversation_id, staff.id, now):
             self.store.rollback()
@@ -198,7 +203,7 @@ class HandoffService:
         self.webhooks.notify()
         self.hub.publish(conversation_channel(conversation_id), {"kind": "message", "message_id": message_id})
         log.info("agent_message", conversation_id=conversation_id, message_id=message_id, staff_id=staff.id)
-        return message_id, now
+        return message_id, content, now
 
     def customer_message(self, conversation_id: str, content: str) -> tuple[int, ConversationState] | None:
         """Store a customer's message while a person has the conversation; the helpdesk and the agent hear of it.

@@ -71,7 +71,7 @@ def claim(conversation_id: str) -> Response:
 def reply(conversation_id: str) -> tuple[Response, int]:
     """Write to the customer in a conversation the caller holds (409 NOT_ASSIGNED otherwise)."""
     content = text_field(read_json_object(), "content", current_app.config["MAX_MESSAGE_CHARS"], required=True)
-    message_id, created_at = handoff_service().reply(existing(conversation_id), g.staff, content or "")
+    message_id, content, created_at = handoff_service().reply(existing(conversation_id), g.staff, content or "")
     return jsonify(message_id=message_id, role="agent", author=g.staff.name, content=content,
                    created_at=iso(created_at)), 201
 
