@@ -24,7 +24,9 @@ pytestmark = pytest.mark.slow
 EXAMPLES = 30  # per operation and mode
 HOSTILE_TEXT = ["\ud800", "caf\udc00e", "hello\x00world", "\x00", "\x1b[31m\x7f\x9b", "a\r\nb\rc"]
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-HANDOFF_PATHS = ("/api/v1/staff/queue", "/api/v1/staff/conversations", "/api/v1/conversations/{conversation_id}/handoff")
+HANDOFF_PATHS = (
+    "/api/v1/staff/queue", "/api/v1/staff/conversations", "/api/v1/conversations/{conversation_id}/handoff",
+)
 
 
 @pytest.fixture

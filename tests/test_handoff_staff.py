@@ -250,7 +250,8 @@ def test_the_customer_stream_carries_agent_messages_and_states_and_ends_when_clo
     assert claimed[-1].data == {"state": "agent", "agent": "Dana", "message_id": claimed[-1].data["message_id"],
                                 "event": "claimed"}
     assert message[-1].data["message_id"] == sent.get_json()["message_id"]
-    assert (message[-1].data["author"], message[-1].data["content"], message[-1].data["role"]) == ("Dana", "Hi!", "agent")
+    agent_message = message[-1].data
+    assert (agent_message["author"], agent_message["content"], agent_message["role"]) == ("Dana", "Hi!", "agent")
     assert closing[-1].data["state"] == "closed"
     assert stream.read() == b""  # the stream ended after the closed state
 

@@ -50,7 +50,8 @@ def init_services(app: Flask) -> None:
     redis_client = init_redis(app)
     if config["DEEPSEEK_DAILY_TOKEN_BUDGET"] > 0:
         budget = DailyTokenBudget(config["DEEPSEEK_DAILY_TOKEN_BUDGET"], redis_client, config["REDIS_KEY_PREFIX"])
-    hub = app.extensions["live_events"] = LiveEvents(config["REDIS_URL"], config["REDIS_KEY_PREFIX"], client=redis_client)
+    hub = LiveEvents(config["REDIS_URL"], config["REDIS_KEY_PREFIX"], client=redis_client)
+    app.extensions["live_events"] = hub
     handoff = app.extensions["handoff"] = build_handoff(app, hub)
     app.extensions["chatbot"] = ChatbotService(
         knowledge_base,

@@ -293,7 +293,8 @@ class ChatbotService:
         """
         self.keep_interrupted(turn, partial)
         self.store.mark_failed(turn.question_id, error.code)
-        if self.handoff is not None and self.handoff.failures_in_a_row(turn.conversation_id, self.handoff_after_failures):
+        handoff = self.handoff
+        if handoff is not None and handoff.failures_in_a_row(turn.conversation_id, self.handoff_after_failures):
             error.extra["handoff_available"] = True
 
     def keep_interrupted(self, turn: Turn, partial: str) -> None:

@@ -93,7 +93,10 @@ class HandoffService:
         """Return what the customer is told at a handoff: a person will reply, and when, outside SUPPORT_HOURS."""
         now = self.clock()
         if self.hours.is_open(now):
-            return "I'm passing you to a member of our support team. A person will reply here shortly; please stay in this chat."
+            return (
+                "I'm passing you to a member of our support team. "
+                "A person will reply here shortly; please stay in this chat."
+            )
         back = self.hours.next_opening(now)
         when = f" on {back:%A} at {back:%H:%M} ({self.hours.zone.key})" if back is not None else ""
         contact = f" You can also reach them at {self.support_contact}." if self.support_contact else ""
