@@ -17,10 +17,12 @@ def call_every_operation(
     settings: Callable[[Any], Any],
     targets: st.SearchStrategy[Any] = st.none(),
     prepare: Callable[[Any, Any, Any], Any] = lambda operation, case, target: case,
+    **validation: Any,
 ) -> set[str]:
     """Call each operation with generated cases (`prepare` may aim a case at a drawn target); return those called.
 
-    Every answer must match the spec and none may be a 5xx.
+    Every answer must match the spec (`validation`: call_and_validate's options, e.g.
+    excluded_checks) and none may be a 5xx.
     """
     called: Counter[str] = Counter()
     for operation in operations:
@@ -28,7 +30,7 @@ def call_every_operation(
         @given(case=operation.as_strategy(mode), target=targets)
         @settings
         def call_and_validate(case: Any, target: Any) -> None:
-            response = prepare(operation, case, target).call_and_validate(headers=headers)
+            response = prepare(operation, case, target).call_and_validate(headers=headers, **validation)
             assert response.status_code < 500
             called[operation.label] += 1
 
