@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import pytest
+import redis
 
 from app import create_app
 from app.security.rate_limits import client_network
@@ -193,3 +197,53 @@ def test_empty_limits_mean_no_limit(make_app):
 
     assert {response.status_code for response in responses} == {200}
     assert "X-RateLimit-Limit" not in responses[-1].headers
+
+
+def test_apps_sharing_redis_count_together_with_the_headers_of_one_budget(make_app, redis_url):
+    prefix = f"test-{uuid.uuid4().hex}"
+    first, second = (make_app(RATELIMIT_STORAGE_URI=redis_url, RATELIMIT_KEY_PREFIX=prefix,
+                              RATE_LIMITS="3/minute;100/hour").test_client() for _ in range(2))
+
+    responses = [chat(app_client) for app_client in (first, second, first, second)]
+    started = time.time()
+
+    assert [response.status_code for response in responses] == [200, 200, 200, 429]
+    assert [response.headers["X-RateLimit-Remaining"] for response in responses] == ["2", "1", "0", "0"]
+    assert {response.headers["X-RateLimit-Limit"] for response in responses} == {"3"}
+    for response in responses:
+        assert started - 2 <= int(response.headers["X-RateLimit-Reset"]) <= started + 62
+    assert 1 <= int(responses[-1].headers["Retry-After"]) <= 61
+
+
+def redis_counts(server) -> tuple[int, int, int]:
+    """Return Redis's commands run (INFO's own excepted), bytes sent to clients and memory used so far."""
+    info = redis.Redis.from_url(server.url).info("all")
+    commands = sum(value["calls"] for name, value in info.items()
+                   if name.startswith("cmdstat_") and name != "cmdstat_info")
+    return commands, info["total_net_output_bytes"], info["used_memory"]
+
+
+def cost_of_request(server, client, address) -> tuple[int, int]:
+    before = redis_counts(server)
+    assert chat(client, address).status_code == 200
+    after = redis_counts(server)
+    return after[0] - before[0], after[1] - before[1]
+
+
+@pytest.mark.slow
+def test_a_client_that_sent_50000_requests_costs_redis_what_a_fresh_one_costs(make_app, private_redis):
+    app = make_app(RATELIMIT_STORAGE_URI=private_redis.url, RATE_LIMITS="1000000/hour")
+    client = app.test_client()
+    limits = app.extensions["rate_limits"]
+    chat(client, "10.0.0.6")
+    memory_before = redis_counts(private_redis)[2]
+    for _ in range(50_000):
+        limits.spend("10.0.0.7", None)
+    memory_growth = redis_counts(private_redis)[2] - memory_before
+
+    busy = cost_of_request(private_redis, client, "10.0.0.7")
+    fresh = cost_of_request(private_redis, client, "10.0.0.8")
+
+    assert busy[0] == fresh[0]  # the same Redis commands
+    assert busy[1] <= fresh[1] + 16  # the same answer, the counts a few digits longer
+    assert memory_growth < 100_000  # a list of one entry per request grew by ~2 MB here

@@ -12,9 +12,10 @@ The staff API (/api/v1/staff) has budgets of its own, spent by app/security/staf
 STAFF_RATE_LIMITS per staff account, STAFF_AUTH_FAILURE_LIMITS per client for requests
 without a valid staff token.
 
-Budgets are counted in moving windows in RATELIMIT_STORAGE_URI: `memory://` per process,
-`redis://` across processes and machines. When that storage stops answering,
-RATELIMIT_FAIL_MODE decides: `open` (the default) counts in the process's own memory
+Budgets are counted in sliding window counters (app/security/rate_counters.py: O(1) per
+request, every limit of a request in one Redis round trip) in RATELIMIT_STORAGE_URI:
+`memory://` per process, `redis://` across processes and machines. When that storage stops
+answering, RATELIMIT_FAIL_MODE decides: `open` (the default) counts in the process's own memory
 until the storage answers again (tried every STORAGE_RETRY_SECONDS), `closed` refuses
 with 503 RATE_LIMIT_UNAVAILABLE. Either way one warning is logged per outage.
 
@@ -27,7 +28,6 @@ step of a request's limits is here, in `RateLimits.spend`.
 from __future__ import annotations
 
 import ipaddress
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,19 +36,18 @@ from typing import Any
 import structlog
 from flask import Blueprint, Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse_many
-from limits.errors import StorageError
-from limits.storage import MemoryStorage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.storage import MemoryStorage
 
 from app.errors import RateLimited, RateLimitUnavailable
 from app.security.api_keys import key_id, valid_key
 from app.security.cors import is_preflight
+from app.security.rate_counters import STORAGE_ERRORS, Counter, Spent, StorageCounter, counter_for, failure_name
 
 log = structlog.get_logger(__name__)
 
 FAIL_MODES = ("open", "closed")
 STORAGE_RETRY_SECONDS = 5.0  # how often a process counting in memory tries its storage again
-REDIS_TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}  # fail over fast, never hang on Redis
+REDIS_TIMEOUT_SECONDS = 0.5  # fail over fast, never hang on Redis
 
 
 @dataclass(frozen=True)
@@ -58,20 +57,6 @@ class Budget:
     item: RateLimitItem
     scope: str
     identity: str
-
-
-@dataclass(frozen=True)
-class Spent:
-    """What a request's budgets say: the one closest to running out, and whether it ran out."""
-
-    limit: int
-    remaining: int
-    reset_at: int  # Unix time at which the window frees its oldest request
-    refused: bool
-
-    def retry_after(self) -> int:
-        """Return the seconds until this budget lets the client in again."""
-        return max(1, math.ceil(self.reset_at - time.time()))
 
 
 class RateLimits:
@@ -84,11 +69,8 @@ class RateLimits:
         self.staff_failure_limits = _limits_setting(config, "STAFF_AUTH_FAILURE_LIMITS")
         self.key_prefix: str = config["RATELIMIT_KEY_PREFIX"]
         self.fail_open = config["RATELIMIT_FAIL_MODE"] == "open"
-        uri: str = config["RATELIMIT_STORAGE_URI"]
-        options = REDIS_TIMEOUTS if uri.startswith(("redis", "rediss")) else {}
-        self.storage = storage_from_string(uri, wrap_exceptions=True, **options)
-        self.counter = MovingWindowRateLimiter(self.storage)
-        self.memory = MovingWindowRateLimiter(MemoryStorage())
+        self.counter = counter_for(config["RATELIMIT_STORAGE_URI"], REDIS_TIMEOUT_SECONDS)
+        self.memory: Counter = StorageCounter(MemoryStorage())
         self.storage_lost_at: float | None = None  # when the storage last failed, while it is away
 
     def spend(self, client: str, key: str | None) -> Spent | None:
@@ -111,13 +93,14 @@ class RateLimits:
         if not budgets:
             return None
         counter = self._counter()
+        limits = [(budget.item, budget.item.key_for(*self._identifiers(budget))) for budget in budgets]
         try:
-            spent = self._spend(counter, budgets)
-        except StorageError as error:
-            self._storage_lost(error)
+            spent = counter.spend(limits)
+        except STORAGE_ERRORS as error:
+            self._storage_lost(failure_name(error))
             if not self.fail_open:
                 raise RateLimitUnavailable() from None
-            return self._spend(self.memory, budgets)
+            return self.memory.spend(limits)
         if counter is self.counter and self.storage_lost_at is not None:
             self.storage_lost_at = None
             log.info("rate_limit_storage_recovered")
@@ -125,24 +108,13 @@ class RateLimits:
 
     def storage_answers(self) -> bool:
         """Return whether the rate-limit storage answers right now."""
-        return bool(self.storage.check())
-
-    def _spend(self, counter: MovingWindowRateLimiter, budgets: list[Budget]) -> Spent:
-        for budget in budgets:
-            if not counter.hit(budget.item, *self._identifiers(budget)):
-                return self._state(counter, budget, refused=True)
-        states = [self._state(counter, budget, refused=False) for budget in budgets]
-        return min(states, key=lambda state: state.remaining)
-
-    def _state(self, counter: MovingWindowRateLimiter, budget: Budget, *, refused: bool) -> Spent:
-        reset_time, remaining = counter.get_window_stats(budget.item, *self._identifiers(budget))
-        return Spent(budget.item.amount, remaining, int(reset_time + 1), refused)
+        return self.counter.answers()
 
     def _identifiers(self, budget: Budget) -> tuple[str, ...]:
         ids = (budget.scope, budget.identity)
         return (self.key_prefix, *ids) if self.key_prefix else ids
 
-    def _counter(self) -> MovingWindowRateLimiter:
+    def _counter(self) -> Counter:
         """Return where to count: the storage, or memory while an open-mode storage is away and not due a retry."""
         if self.storage_lost_at is None or not self.fail_open:
             return self.counter
@@ -150,11 +122,11 @@ class RateLimits:
             return self.counter  # try it again; a failure counts this request in memory and waits again
         return self.memory
 
-    def _storage_lost(self, error: StorageError) -> None:
+    def _storage_lost(self, error_type: str) -> None:
         if self.storage_lost_at is None:
             log.warning(
                 "rate_limit_storage_unreachable",
-                error_type=type(error.storage_error).__name__,
+                error_type=error_type,
                 fail_mode="open" if self.fail_open else "closed",
                 detail="falling back to in-memory storage in this process until it answers again"
                 if self.fail_open else "refusing requests with RATE_LIMIT_UNAVAILABLE until it answers again",
