@@ -50,6 +50,11 @@ def read_log(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def log_events(output: str) -> list[str]:
+    """Return the events of the JSON lines in a process's output (other lines, gunicorn's own, skipped)."""
+    return [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

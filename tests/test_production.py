@@ -26,7 +26,7 @@ from tests import sse
 from tests.deepseek_standin import Reply
 from tests.helpdesk import WEBHOOK_SECRET, enqueue, new_conversation
 from tests.staff import add_staff
-from tests.support import API_KEY, PROJECT_ROOT, empty_tables, free_port, wait_for_port, wait_until
+from tests.support import API_KEY, PROJECT_ROOT, empty_tables, free_port, log_events, wait_for_port, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 HTTP = urllib3.PoolManager(retries=False, timeout=30)
@@ -245,9 +245,9 @@ def test_the_workers_of_two_instances_deliver_each_webhook_event_exactly_once(sh
     senders = {item.client_port for item in accepted}
     assert len(senders) >= 2  # more than one worker delivered
     for instance in instances:
-        log = instance.log.read_text()
-        assert log.count('"event": "webhook_dispatcher_started"') == 2  # one per worker
-        assert log.count('"event": "webhook_dispatcher_stopped"') == 2  # gunicorn's worker_exit stopped them
+        events = log_events(instance.log.read_text())
+        assert events.count("webhook_dispatcher_started") == 2  # one per worker
+        assert events.count("webhook_dispatcher_stopped") == 2  # gunicorn's worker_exit stopped them
 
 
 def delivered_count(instance: Instance) -> float:
