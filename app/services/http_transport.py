@@ -14,17 +14,15 @@ its socket). Under gevent's monkey-patching `select.poll` is gevent's cooperativ
 about 30 times dearer than the system call (45 µs against 1.5 µs here) and a trip through
 the event loop; with the ~100 idle connections a busy worker keeps to DeepSeek, that was a
 third of the CPU of an answer. A zero-timeout poll never blocks, so `ProbedBackend` asks
-the operating system's `poll()` directly. Everything else (connecting, TLS, reading,
-writing, timeouts) is httpcore2's own.
+the operating system's `poll()` directly (app/utils/sockets.py). Everything else
+(connecting, TLS, reading, writing, timeouts) is httpcore2's own.
 """
 
 from __future__ import annotations
 
 import os
-import select
 import socket
 import ssl
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -32,6 +30,8 @@ from functools import cache
 from typing import Any
 
 import httpcore2
+
+from app.utils.sockets import fileno_readable, os_poll
 
 MAX_CONNECTIONS = 1000
 MAX_IDLE_CONNECTIONS = 100
@@ -80,22 +80,9 @@ def environment_proxy(url: str, ssl_context: ssl.SSLContext | None = None) -> ht
     return httpcore2.Proxy(f"{proxy.scheme}://{proxy.hostname}{port}", auth=auth, ssl_context=ssl_context)
 
 
-def os_poll() -> Callable[[], Any]:
-    """Return the operating system's `select.poll`, even when gevent has patched the `select` module."""
-    monkey = sys.modules.get("gevent.monkey")
-    if monkey is not None and monkey.is_module_patched("select"):
-        return monkey.get_original("select", "poll")
-    return select.poll
-
-
 def socket_readable(sock: socket.socket | None, poll: Callable[[], Any]) -> bool:
     """Return whether a socket has something to read (an idle one: the server closed it); never wait."""
-    fileno = -1 if sock is None else sock.fileno()
-    if fileno < 0:  # no socket any more: as good as closed
-        return True
-    poller = poll()
-    poller.register(fileno, select.POLLIN)
-    return bool(poller.poll(0))
+    return fileno_readable(-1 if sock is None else sock.fileno(), poll)
 
 
 class ProbedStream(httpcore2.NetworkStream):
