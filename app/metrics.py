@@ -12,6 +12,7 @@ by its route's URL rule (or `unmatched`) and by its method if it is a standard o
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -82,13 +83,22 @@ HANDOFF_CLAIM_SECONDS = Histogram(
 )
 
 
+_request_series: dict[tuple[str | None, str, int], tuple[Any, Any]] = {}  # (route, method, status) -> children
+
+
 def record_request(route: str | None, method: str, status: int, seconds: float | None) -> None:
     """Count one HTTP request by route rule and method, its time, and whether the rate limit refused it."""
-    route = route or UNMATCHED_ROUTE
-    method = method if method in HTTP_METHODS else OTHER_METHOD
-    REQUESTS.labels(route, method, str(status)).inc()
+    series = _request_series.get((route, method, status))
+    if series is None:  # once per route, method and status: labels() validates and looks up every time
+        label_route = route or UNMATCHED_ROUTE
+        label_method = method if method in HTTP_METHODS else OTHER_METHOD
+        series = (REQUESTS.labels(label_route, label_method, str(status)),
+                  REQUEST_LATENCY.labels(label_route, label_method))
+        if method in HTTP_METHODS:  # a bounded key: other methods are not kept, whatever clients send
+            _request_series[(route, method, status)] = series
+    series[0].inc()
     if seconds is not None:
-        REQUEST_LATENCY.labels(route, method).observe(seconds)
+        series[1].observe(seconds)
     if status == 429:
         RATE_LIMITED.inc()
 
