@@ -55,16 +55,24 @@ def child_exit(server, worker):  # type: ignore[no-untyped-def]
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _chatbot_app(worker):  # type: ignore[no-untyped-def]
+    """Return the worker's app if it is the chatbot's (the benchmark's ceiling is served with this file too)."""
+    app = getattr(worker, "wsgi", None)
+    return app if "webhooks" in getattr(app, "extensions", {}) else None
+
+
 def post_worker_init(worker):  # type: ignore[no-untyped-def]
     """Start the worker's helpdesk webhook dispatcher: here, after gevent has patched threading, once per worker."""
-    from app.services.webhooks import start_dispatcher
+    app = _chatbot_app(worker)
+    if app is not None:
+        from app.services.webhooks import start_dispatcher
 
-    start_dispatcher(worker.wsgi)
+        start_dispatcher(app)
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
     """Let the worker's webhook dispatcher finish the attempt under way (within the graceful timeout)."""
-    app = getattr(worker, "wsgi", None)
+    app = _chatbot_app(worker)
     if app is not None:
         from app.services.webhooks import stop_dispatcher
 

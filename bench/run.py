@@ -1,7 +1,16 @@
-"""The benchmark of issue #6: one command, one table.
+"""The benchmark of issues #6 and #12: one command, every goal against the ceiling, one table.
 
-    python -m bench.run                      # everything, about 3 minutes
-    python -m bench.run --only llm,stream    # a subset: ceiling, faq, llm, sync, stream
+    python -m bench.run                      # every goal, about 5 minutes on 2 cores
+    python -m bench.run --quick              # a smoke run of the same (about a minute; figures not comparable)
+    python -m bench.run --only llm,stream    # a subset: ceiling, faq, instant, llm, stream, ratelimit, sync
+
+Scenarios: the ceiling (a bare Flask route, same server settings) and the FAQ answer
+through the full stack, alternated, `--runs` each; LLM answers from an instant stand-in
+(50 clients, `--runs` runs), with the workers', PostgreSQL's and Redis's CPU per answer; LLM
+answers from a 1.0 s stand-in (200 clients, 3 turns per conversation); 2,000 concurrent
+streams; memory per worker at rest and under the streams; the rate limiter's cost for a
+client with 50,000 requests in its window against a fresh one (bench/rate_limit_cost.py);
+sync workers only with `--only sync` (a contrast).
 
 Starts its own DeepSeek stand-in (bench/standin.py) and gunicorn servers (the real
 gunicorn.conf.py and wsgi.py, settings from the environment; the ceiling is
@@ -25,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import scenarios
+from bench.rate_limit_cost import LIMIT, rate_limit_costs
 from bench.report import Results, machine, render
 from bench.servers import (
     PROJECT,
@@ -38,7 +48,8 @@ from bench.servers import (
     total_cpu_cores,
 )
 
-SCENARIOS = ("ceiling", "faq", "llm", "sync", "stream")
+SCENARIOS = ("ceiling", "faq", "instant", "llm", "stream", "ratelimit", "sync")
+DEFAULT_SCENARIOS = SCENARIOS[:-1]  # sync workers: a contrast, on request
 STREAM_PIECES = 10
 STREAM_FIRST_TOKEN = 4.0  # seconds of `: keep-alive` before it, so that every stream is open before deltas flow
 STREAM_INTERVAL = 0.5
@@ -46,23 +57,31 @@ STREAM_INTERVAL = 0.5
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Read the command line."""
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description="The benchmark table of issue #6.")
-    parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated subset of " + ", ".join(SCENARIOS))
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description="The benchmark table of issue #12.")
+    parser.add_argument("--only", default=",".join(DEFAULT_SCENARIOS),
+                        help="comma-separated subset of " + ", ".join(SCENARIOS))
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: short windows, 200 streams, 5,000 prior requests (figures not comparable)")
     parser.add_argument("--workers", type=int, default=2, help="WEB_CONCURRENCY (default 2, one per core)")
     parser.add_argument("--runs", type=int, default=3, help="runs of the ceiling and FAQ scenarios (median kept)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per ceiling or FAQ run")
     parser.add_argument("--connections", type=int, default=64, help="connections for the ceiling and FAQ runs")
     parser.add_argument("--latency", type=float, default=1.0, help="the stand-in's latency per answer, seconds")
     parser.add_argument("--clients", type=int, default=200, help="closed-loop clients in the LLM scenario")
+    parser.add_argument("--instant-clients", type=int, default=50, help="clients of the instant stand-in's runs")
+    parser.add_argument("--instant-seconds", type=float, default=5, help="seconds per instant stand-in run")
     parser.add_argument("--warmup", type=float, default=5, help="LLM warm-up seconds before measuring")
     parser.add_argument("--llm-seconds", type=float, default=15, help="LLM seconds measured")
-    parser.add_argument("--light-clients", type=int, default=20,
+    parser.add_argument("--light-clients", type=int, default=0,
                         help="clients of a second, short LLM run below saturation (0: skip it)")
     parser.add_argument("--turns", type=int, default=3, help="questions per conversation in the LLM scenario")
     parser.add_argument("--sync-clients", type=int, default=200, help="closed-loop clients against sync workers")
     parser.add_argument("--sync-seconds", type=float, default=8, help="seconds measured against sync workers")
-    parser.add_argument("--streams", type=int, default=500, help="concurrent SSE streams")
-    parser.add_argument("--stream-ramp", type=float, default=1.0, help="seconds over which the streams are opened")
+    parser.add_argument("--streams", type=int, default=2000, help="concurrent SSE streams")
+    parser.add_argument("--stream-ramp", type=float, default=2.0, help="seconds over which the streams are opened")
+    parser.add_argument("--prior", type=int, default=50_000,
+                        help="requests the rate-limit scenario's busy client sent before it is measured")
+    parser.add_argument("--ratelimit-requests", type=int, default=3_000, help="requests measured per client there")
     parser.add_argument("--database-url", default=os.environ.get(
         "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench"))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5"))
@@ -72,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="first wait up to this long for the machine to be under 20%% busy (others' jobs)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the servers' logs (their folder is printed)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.instant_seconds, args.llm_seconds, args.warmup = 1, 1.5, 3, 1
+        args.streams, args.prior, args.ratelimit_requests, args.light_clients = 200, 5_000, 600, 0
     args.only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(args.only) - set(SCENARIOS)
     if unknown:
@@ -90,6 +112,8 @@ def full_stack_env(args: argparse.Namespace, standin_url: str, redis_prefix: str
         "RATELIMIT_STORAGE_URI": args.redis_url,
         "RATELIMIT_KEY_PREFIX": redis_prefix,
         "RATE_LIMITS": "100000000/hour;10000000/minute",
+        # room for --streams on the workers: a stream holds its client's connection throughout
+        "GUNICORN_WORKER_CONNECTIONS": str(max(1000, -(-args.streams * 5 // 4 // args.workers))),
         "DEEPSEEK_API_KEY": "sk-bench",
         "DEEPSEEK_BASE_URL": standin_url,
         "LOG_FILE": "",
@@ -99,17 +123,19 @@ def full_stack_env(args: argparse.Namespace, standin_url: str, redis_prefix: str
 
 def settings_notes(args: argparse.Namespace, env: dict[str, str]) -> list[str]:
     """Describe the settings the table was measured with."""
-    keys = ("FLASK_ENV", "FORCE_HTTPS", "WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS", "RATE_LIMITS", "LOG_TO_STDOUT")
+    keys = ("FLASK_ENV", "FORCE_HTTPS", "WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS", "GUNICORN_WORKER_CONNECTIONS",
+            "RATE_LIMITS", "LOG_TO_STDOUT")
     return [
         "full stack: " + ", ".join(f"{key}={env[key]}" for key in keys)
-        + "; gunicorn.conf.py defaults otherwise (worker_connections 1000, keepalive 5 s); metrics on "
+        + "; gunicorn.conf.py defaults otherwise (keepalive 5 s); metrics on "
         "(PROMETHEUS_MULTIPROC_DIR in a temporary folder)",
         f"DATABASE_URL: PostgreSQL, the benchmark's own database ({args.database_url.rsplit('/', 1)[-1]}), "
         "emptied at the start; every answer stores its conversation, question and answer",
         f"RATELIMIT_STORAGE_URI: Redis ({args.redis_url}, a fresh key prefix, deleted at the end): the shared "
-        "moving-window limiter, as in production; every client is 127.0.0.1, so one counter takes every request",
+        "limiter, as in production; every client is 127.0.0.1, so one client's counters take every request",
         "logs: LOG_TO_STDOUT, redirected to a file (one JSON line per request plus the service events)",
-        f"stand-in DeepSeek: bench/standin.py (asyncio) on loopback; JSON answers after {args.latency:.1f} s; "
+        f"stand-in DeepSeek: bench/standin.py (asyncio) on loopback; JSON answers at once (instant runs) or "
+        f"after {args.latency:.1f} s; "
         f"streams: a `: keep-alive` comment every 0.5 s, the first token after {STREAM_FIRST_TOKEN:g} s, then "
         f"{STREAM_PIECES} content chunks {STREAM_INTERVAL:g} s apart",
         "ceiling: bench/ceiling.py, the same gunicorn.conf.py, WEB_CONCURRENCY and worker class",
@@ -147,6 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         run_gevent_scenarios(args, results, workdir, env, standin, running)
         if "sync" in args.only:
             run_sync_scenario(args, results, workdir, env, standin, running)
+        if "ratelimit" in args.only:
+            print(f"rate limits: a client with {args.prior:,} requests in its window against a fresh one …",
+                  file=sys.stderr, flush=True)
+            results.rate_limits = rate_limit_costs(args.prior, args.ratelimit_requests)
+            results.rate_limit_load = (f"one limit of {LIMIT}; {args.prior:,} requests sent first by the busy "
+                                       f"client; {args.ratelimit_requests:,} measured per client, alternated in 3 "
+                                       "rounds; a private redis-server per limiter")
         rows = count_rows(args.database_url)
         notes.append(f"stored during the run: {rows['conversations']:,} conversations, {rows['messages']:,} messages")
     finally:
@@ -184,7 +217,7 @@ def wait_for_quiet(patience: float) -> float:
 def run_gevent_scenarios(args, results, workdir, env, standin, running) -> None:  # type: ignore[no-untyped-def]
     """Ceiling and FAQ (alternating runs), then LLM answers and streams, on gevent workers."""
     wanted = set(args.only)
-    if not wanted & {"ceiling", "faq", "llm", "stream"}:
+    if not wanted & {"ceiling", "faq", "instant", "llm", "stream"}:
         return
     log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     server = start_gunicorn("full-stack", "wsgi:app", workdir, env)
@@ -198,15 +231,18 @@ def run_gevent_scenarios(args, results, workdir, env, standin, running) -> None:
         ceiling = start_gunicorn("ceiling", "bench.ceiling:app", workdir,
                                  {key: env[key] for key in ("WEB_CONCURRENCY", "GUNICORN_WORKER_CLASS")})
         running.append(ceiling)
-    if ceiling or "faq" in wanted:
+    if ceiling or "faq" in wanted or "instant" in wanted:
         body = {"message": scenarios.FAQ_QUESTION}
         results.throughput_load = (f"{args.connections} keep-alive connections, {args.runs} runs × "
                                    f"{args.seconds:g} s, median run")
+        results.instant_load = (f"{args.instant_clients} closed-loop clients, {args.runs} runs × "
+                                f"{args.instant_seconds:g} s after 1 s, {args.turns} questions per conversation, "
+                                "median run")
         for target in (ceiling, server if "faq" in wanted else None):
             if target is not None:  # a short unmeasured run first
                 scenarios.throughput(target, body, connections=args.connections, seconds=1, workdir=workdir,
                                       database_url=args.database_url)
-        for run in range(args.runs):
+        for run in range(args.runs):  # alternated, so that a busy moment of the machine hits every one
             if ceiling:
                 results.ceiling_runs.append(scenarios.throughput(
                     ceiling, body, connections=args.connections, seconds=args.seconds, workdir=workdir,
@@ -217,13 +253,22 @@ def run_gevent_scenarios(args, results, workdir, env, standin, running) -> None:
                     server, body, connections=args.connections, seconds=args.seconds, workdir=workdir,
                     database_url=args.database_url))
                 log(f"FAQ run {run + 1}: {results.faq_runs[-1].rate:,.0f} req/s")
+            if "instant" in wanted:
+                scenarios.set_standin_latency(standin, 0.0)
+                try:
+                    results.instant_runs.append(scenarios.llm_answers(
+                        server, standin, args.database_url, clients=args.instant_clients, warmup=1.0,
+                        seconds=args.instant_seconds, turns=args.turns))
+                finally:
+                    scenarios.set_standin_latency(standin, args.latency)
+                log(f"LLM, instant stand-in, run {run + 1}: {results.instant_runs[-1].rate:,.0f} answers/s")
     if ceiling:
         ceiling.stop()
         running.remove(ceiling)
     if "llm" in wanted:
         scenarios.check_answer(server, "Do you sell organic kale? [bench:check]", "llm")
         results.llm_load = (f"{args.clients} closed-loop clients, {args.warmup:g} s warm-up, {args.llm_seconds:g} s "
-                            f"measured; {args.turns} questions per conversation")
+                            f"measured; {args.turns} questions per conversation (history resent)")
         log(f"LLM: {args.clients} clients for {args.warmup + args.llm_seconds:g} s …")
         results.llm = scenarios.llm_answers(server, standin, args.database_url, clients=args.clients,
                                             warmup=args.warmup, seconds=args.llm_seconds, turns=args.turns)

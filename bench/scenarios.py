@@ -49,6 +49,11 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
+def set_standin_latency(standin: Process, seconds: float) -> None:
+    """Make the stand-in answer JSON requests after `seconds` from now on."""
+    get_json(f"{standin.url}/_bench/settings?latency={seconds}")
+
+
 def check_answer(server: Process, message: str, source: str) -> None:
     """Fail early unless the server answers `message` from `source` (faq or llm)."""
     answer = post_json(f"{server.url}/api/v1/chat", {"message": message})

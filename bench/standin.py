@@ -14,7 +14,8 @@ generator puts it there). For each one the stand-in records, in `time.monotonic(
 when the first content was written (streams) and when the answer was written. So the
 backend's own overhead is "client latency minus the time the stand-in held the request",
 per request. `GET /_bench/records` returns and forgets them; `GET /_bench/stats` returns the
-peak number of streams open at once since the last `/_bench/records`.
+peak number of streams open at once since the last `/_bench/records`; `GET
+/_bench/settings?latency=0` changes the JSON answers' latency from then on.
 
 Run:  python -m bench.standin --port 8199 --latency 1.0
 """
@@ -26,6 +27,7 @@ import asyncio
 import json
 import re
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,7 +194,12 @@ def event(tag: str, model: str, delta: dict[str, str], finish: str | None = None
 
 async def serve_control(writer: asyncio.StreamWriter, state: State, path: str) -> None:
     """Answer the benchmark's own requests: the records (then forget them) and the stream counts."""
-    if path.startswith("/_bench/records"):
+    if path.startswith("/_bench/settings"):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+        if "latency" in query:
+            state.settings.latency = float(query["latency"][0])
+        payload = {"latency": state.settings.latency}
+    elif path.startswith("/_bench/records"):
         payload = {
             "records": [record.__dict__ for record in state.records],
             "peak_streams": state.peak_streams,
