@@ -206,3 +206,10 @@ def test_sql_errors_never_log_the_statement_parameters(app, log_file):
     [logged] = [line for line in read_log(log_file) if line["event"] == "unhandled_exception"]
     assert "no such table: messages" in logged["exception"]
     assert "my secret kale question" not in log_file.read_text(encoding="utf-8")
+
+
+def test_a_value_orjson_refuses_is_still_logged_as_json(app, log_file):
+    structlog.get_logger("test").info("huge_number", value=2**70)
+
+    [line] = [line for line in read_log(log_file) if line["event"] == "huge_number"]
+    assert line["value"] == 2**70

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,7 +12,7 @@ from sqlalchemy import inspect, text
 from app.extensions import db
 from app.storage.database import upgrade_schema
 from app.storage.models import Base, Conversation
-from tests.support import drop_everything, migrate, wait_until
+from tests.support import drop_everything, migrate
 
 pytestmark = pytest.mark.both_databases
 
@@ -56,20 +55,3 @@ def test_sqlite_enforces_foreign_keys(make_app, tmp_path):
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'fk.db'}")
     with app.app_context():
         assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
-
-
-def test_connections_the_server_closed_are_replaced_before_a_request_uses_them(make_app, database_url):
-    if database_url.startswith("sqlite"):
-        pytest.skip("PostgreSQL only: a SQLite file has no server to close connections")
-    client = make_app(RATE_LIMITS="100/minute").test_client()
-    assert client.post("/api/v1/chat", json={"message": "delivery hours"}).status_code == 200  # pooled, idle now
-    others = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-              "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
-                      "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
-        assert wait_until(lambda: admin.execute(others).fetchone()[0] == 0, timeout=10.0)
-
-    answers = [client.post("/api/v1/chat", json={"message": "delivery hours"}) for _ in range(3)]
-
-    assert [answer.status_code for answer in answers] == [200, 200, 200]
