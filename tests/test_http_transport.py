@@ -211,6 +211,24 @@ def test_the_client_keeps_one_connection_for_answers_and_streams(make_client, st
     assert standin.connections == 1
 
 
+def test_callers_at_once_are_all_answered_each_reusing_its_connection(make_client, standin):
+    client = make_client()
+    answers: list[str] = []
+
+    def caller() -> None:
+        for _ in range(3):
+            answers.append(client.complete(MESSAGES).content)
+
+    threads = [threading.Thread(target=caller) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert answers == ["Hello from the stand-in."] * 24
+    assert standin.connections <= 8  # one per caller at most: each caller's calls go through the same pool
+
+
 def test_a_socket_is_readable_once_the_other_end_writes_or_closes():
     ours, theirs = socket.socketpair()
     with ours, theirs:

@@ -64,7 +64,7 @@ from app.services.deepseek_wire import (
     request_body,
     sse_data,
 )
-from app.services.http_transport import connection_pool
+from app.services.http_transport import PoolShards
 from app.services.timeouts import Deadline, SocketWatchdog, shutdown_socket
 
 __all__ = ["Completion", "CompletionStream", "DeepSeekClient", "LLMClient", "Message", "Tool", "ToolCall", "Usage",
@@ -173,7 +173,7 @@ class DeepSeekConnection:
             (b"Accept-Encoding", b"identity"),  # httpcore2 does not decompress
             (b"User-Agent", b"greengrocer-chatbot"),
         ]
-        self._pool = connection_pool(base_url)
+        self._pool = PoolShards(base_url)
 
     def close(self) -> None:
         """Close the pooled connections."""
