@@ -9,6 +9,7 @@ from flask import Flask, current_app
 
 from app.extensions import db
 from app.services.chatbot_service import ChatbotService, HistoryLimits
+from app.services.feedback import FeedbackService
 from app.services.faq_file import load_faq_file, resolve
 from app.services.handoff import HandoffService
 from app.services.knowledge_base import KnowledgeBaseService
@@ -20,6 +21,7 @@ from app.services.support_hours import SupportHours
 from app.services.token_budget import DailyTokenBudget
 from app.services.webhooks import HelpdeskWebhooks, init_webhooks
 from app.storage.conversations import ConversationStore
+from app.storage.feedback import FeedbackStore
 from app.storage.handoffs import HandoffStore
 from app.storage.knowledge_base import KnowledgeBaseStore
 from app.storage.staff import StaffStore
@@ -67,6 +69,7 @@ def init_services(app: Flask) -> None:
         handoff_after_failures=config["HANDOFF_AFTER_FAILURES"],
     )
     app.extensions["staff_accounts"] = StaffAccounts(StaffStore(db.session))
+    app.extensions["feedback"] = FeedbackService(app.extensions["chatbot"], FeedbackStore(db.session))
 
 
 def build_handoff(app: Flask, hub: LiveEvents) -> HandoffService:
@@ -103,6 +106,11 @@ def live_events() -> LiveEvents:
 def webhooks_service() -> HelpdeskWebhooks:
     """Return the current app's helpdesk webhook (for the handoff service, the staff blueprint and `flask webhooks`)."""
     return current_app.extensions["webhooks"]
+
+
+def feedback_service() -> FeedbackService:
+    """Return the current app's customer feedback (ratings of answers)."""
+    return current_app.extensions["feedback"]
 
 
 def knowledge_base_service() -> KnowledgeBaseService:
