@@ -46,6 +46,10 @@ class Config:
     DEEPSEEK_TEMPERATURE = 0.7
     DEEPSEEK_MAX_TOKENS = 500
     DEEPSEEK_DAILY_TOKEN_BUDGET = 0  # tokens (prompt + completion) DeepSeek may bill per UTC day; 0 = no cap
+    # USD per million tokens, for the estimated cost of GET /api/v1/staff/stats (deepseek-chat's list prices)
+    DEEPSEEK_PRICE_INPUT_CACHE_HIT = 0.07
+    DEEPSEEK_PRICE_INPUT_CACHE_MISS = 0.27
+    DEEPSEEK_PRICE_OUTPUT = 1.10
 
     # Conversations
     DATABASE_URL = "sqlite:///chatbot.db"  # relative SQLite paths live in instance/

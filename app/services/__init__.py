@@ -8,7 +8,9 @@ import structlog
 from flask import Flask, current_app
 
 from app.extensions import db
+from app.services.analytics import AnalyticsService, Prices
 from app.services.chatbot_service import ChatbotService, HistoryLimits
+from app.services.export import ConversationExport
 from app.services.feedback import FeedbackService
 from app.services.faq_file import load_faq_file, resolve
 from app.services.handoff import HandoffService
@@ -20,6 +22,7 @@ from app.services.staff_accounts import StaffAccounts
 from app.services.support_hours import SupportHours
 from app.services.token_budget import DailyTokenBudget
 from app.services.webhooks import HelpdeskWebhooks, init_webhooks
+from app.storage.analytics import AnalyticsStore
 from app.storage.conversations import ConversationStore
 from app.storage.feedback import FeedbackStore
 from app.storage.handoffs import HandoffStore
@@ -70,6 +73,8 @@ def init_services(app: Flask) -> None:
     )
     app.extensions["staff_accounts"] = StaffAccounts(StaffStore(db.session))
     app.extensions["feedback"] = FeedbackService(app.extensions["chatbot"], FeedbackStore(db.session))
+    app.extensions["analytics"] = AnalyticsService(AnalyticsStore(db.session), knowledge_base, deepseek_prices(app))
+    app.extensions["export"] = ConversationExport(AnalyticsStore(db.session))
 
 
 def build_handoff(app: Flask, hub: LiveEvents) -> HandoffService:
@@ -113,6 +118,16 @@ def feedback_service() -> FeedbackService:
     return current_app.extensions["feedback"]
 
 
+def analytics_service() -> AnalyticsService:
+    """Return the current app's numbers and lists for the support team (the staff stats and questions routes)."""
+    return current_app.extensions["analytics"]
+
+
+def export_service() -> ConversationExport:
+    """Return the current app's conversation export (the staff export route)."""
+    return current_app.extensions["export"]
+
+
 def knowledge_base_service() -> KnowledgeBaseService:
     """Return the current app's live knowledge base (for the chat service, the staff FAQ routes and `flask faq`)."""
     return current_app.extensions["knowledge_base"]
@@ -131,6 +146,15 @@ def build_knowledge_base(app: Flask) -> KnowledgeBaseService:
     )
     app.extensions["knowledge_base"] = service
     return service
+
+
+def deepseek_prices(app: Flask) -> Prices:
+    """Return the DEEPSEEK_PRICE_* settings (USD per million tokens); a negative one stops the app."""
+    names = ("DEEPSEEK_PRICE_INPUT_CACHE_HIT", "DEEPSEEK_PRICE_INPUT_CACHE_MISS", "DEEPSEEK_PRICE_OUTPUT")
+    for setting in names:
+        if not app.config[setting] >= 0:  # NaN too
+            raise ValueError(f"{setting} must be 0 or more (USD per million tokens), got {app.config[setting]!r}")
+    return Prices(*(float(app.config[setting]) for setting in names))
 
 
 def faq_path(app: Flask, path: str | None = None) -> Path:

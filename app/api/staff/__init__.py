@@ -17,4 +17,4 @@ staff_bp = Blueprint("staff", __name__)
 staff_bp.before_request(authenticate_staff)
 staff_bp.after_request(add_rate_limit_headers)
 
-from app.api.staff import accounts, faqs, handoffs, webhooks  # noqa: E402,F401  (registers the routes)
+from app.api.staff import accounts, faqs, handoffs, reports, webhooks  # noqa: E402,F401  (registers the routes)
