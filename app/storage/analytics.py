@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, case, exists, func, null, select, union_all
+from sqlalchemy import ColumnElement, Integer, Row, and_, case, cast, exists, func, null, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -167,7 +167,7 @@ class AnalyticsStore:
         after_start = answer.c.created_at >= period.start  # an answer comes after its question
         if kind == "failed":
             return (
-                select(answer.c.id.label("question_id"), null().label("answer_id"))
+                select(answer.c.id.label("question_id"), cast(null(), Integer).label("answer_id"))
                 .where(answer.c.role == "user", answer.c.error_code.is_not(None), after_start)
                 .subquery()
             )
@@ -187,7 +187,7 @@ class AnalyticsStore:
             answer.c.role == "assistant", answer.c.source == "handoff", after_start
         )
         event = aliased(MESSAGES)
-        handed_off = select(question_before(event).label("question_id"), null().label("answer_id")).where(
+        handed_off = select(question_before(event).label("question_id"), cast(null(), Integer).label("answer_id")).where(
             event.c.role == "event", event.c.event == "handoff", event.c.created_at >= period.start
         )
         return union_all(answered, handed_off).subquery()
