@@ -1,9 +1,10 @@
-"""The staff FAQ routes keep the promises of the spec when an admin sends anything at all.
+"""The staff FAQ routes and the support team's reports keep the promises of the spec when an admin sends anything.
 
 tests/test_schema.py fuzzes every operation without a staff token (so every staff route
-answers 401); here schemathesis drives the /api/v1/staff/faqs operations with an admin's
-token: generated valid and invalid bodies, queries and ids, then hostile text in every
-string. Every answer must be documented and none a 5xx.
+answers 401); here schemathesis drives the /api/v1/staff/faqs operations, and those of
+/questions, /stats and /export, with an admin's token: generated valid and invalid bodies,
+queries and ids, then hostile text in every string. Every answer must be documented and
+none a 5xx.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.staff import add_staff, bearer
 
@@ -22,42 +24,51 @@ pytestmark = pytest.mark.slow
 
 EXAMPLES = 40  # per operation and mode
 HOSTILE_TEXT = ["\ud800", "caf\udc00e", "hello\x00world", "\x00", "\x1b[31m\x7f\x9b", "a\r\nb\rc", "%_\\"]
+# The operations fuzzed together: their paths' starts, how many operations they are, and the checks left out.
+# A period's rules across two parameters (`from` not after `to`, at most 366 days) are beyond what OpenAPI can
+# say: a 400 for a period made of two valid dates is documented, not a schema-valid request wrongly refused.
+FAMILIES = {
+    "faqs": (("/api/v1/staff/faqs",), 5, []),
+    "reports": (("/api/v1/staff/questions", "/api/v1/staff/stats", "/api/v1/staff/export"), 3,
+                [positive_data_acceptance]),
+}
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 
 
-@pytest.fixture
-def faq_operations(make_app):
-    """The staff FAQ operations of the served spec, and an admin's headers."""
+@pytest.fixture(params=list(FAMILIES))
+def faq_operations(request, make_app):
+    """A family of staff operations of the served spec, how many there are, and an admin's headers."""
     app = make_app(STAFF_RATE_LIMITS="100000/minute", STAFF_AUTH_FAILURE_LIMITS="100000/minute")
     admin = bearer(add_staff(app, "Sam", "admin"))
     schema = schemathesis.openapi.from_wsgi("/apispec_1.json", app)
     # A query parameter the route does not know is ignored, as HTTP APIs do, not refused.
     schema.config.generation.update(allow_extra_parameters=False)
     operations = [result.ok() for result in schema.get_all_operations()]
-    return [operation for operation in operations if operation.path.startswith("/api/v1/staff/faqs")], admin
+    starts, count, excluded = FAMILIES[request.param]
+    return [operation for operation in operations if operation.path.startswith(starts)], count, excluded, admin
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_faq_operation_answers_an_admin_as_documented(faq_operations, mode):
-    operations, admin = faq_operations
+    operations, count, excluded, admin = faq_operations
     called: Counter[str] = Counter()
     for operation in operations:
 
         @given(case=operation.as_strategy(mode))
         @SETTINGS
         def call_and_validate(case):
-            response = case.call_and_validate(headers=admin)
+            response = case.call_and_validate(headers=admin, excluded_checks=excluded)
             assert response.status_code < 500
             called[operation.label] += 1
 
         call_and_validate()
 
     assert set(called) == {operation.label for operation in operations}
-    assert len(called) == 5
+    assert len(called) == count
 
 
 def test_hostile_text_in_any_string_is_refused_or_cleaned(faq_operations):
-    operations, admin = faq_operations
+    operations, _, excluded, admin = faq_operations
     hostile = st.builds(lambda before, bad, after: before + bad + after, st.text(max_size=3),
                         st.sampled_from(HOSTILE_TEXT), st.text(max_size=3))
     for operation in operations:
@@ -73,6 +84,6 @@ def test_hostile_text_in_any_string_is_refused_or_cleaned(faq_operations):
             query = {name: in_url for name in case.query or {}}
             hostile_case = operation.Case(body=body, media_type=case.media_type, query=query,
                                           path_parameters=case.path_parameters)
-            assert hostile_case.call_and_validate(headers=admin).status_code < 500
+            assert hostile_case.call_and_validate(headers=admin, excluded_checks=excluded).status_code < 500
 
         call_and_validate()
