@@ -182,3 +182,17 @@ def test_ratings_spend_the_api_rate_limit(make_app, standin):
     statuses = [client.put(path, json={"rating": "up"}).status_code for _ in range(3)]
 
     assert statuses == [200, 200, 429]
+
+
+def test_a_page_without_answers_reads_back_without_ratings(make_app, standin):
+    client = make_app(RATE_LIMITS="1000/minute", DEEPSEEK_MAX_RETRIES=0).test_client()
+    first = client.post("/api/v1/chat", json={"message": "Where is my order?"}).get_json()
+    standin.push(Reply(status=500))
+    assert client.post("/api/v1/chat", json={"message": "Do you rent out bicycles?",
+                                              "conversation_id": first["conversation_id"]}).status_code == 502
+
+    stored = messages(client, first["conversation_id"], None)
+
+    assert "feedback" not in stored[-1] and stored[-1]["error_code"] == "UPSTREAM_ERROR"
+    newest = client.get(f"/api/v1/conversations/{first['conversation_id']}?after={stored[-2]['message_id']}")
+    assert [("feedback" in m) for m in newest.get_json()["messages"]] == [False]

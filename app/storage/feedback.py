@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Row, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.storage.models import Message, MessageFeedback, utcnow
 
 FEEDBACK = MessageFeedback.__table__
 MESSAGES = Message.__table__
+UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # the two databases we run on
 
 
 @dataclass(frozen=True)
@@ -39,18 +40,20 @@ class FeedbackStore:
         return self.session.connection().execute(query).first()
 
     def rate(self, conversation_id: str, message_id: int, rating: str, comment: str | None) -> Rating:
-        """Store a rating, or replace the one the message has (it keeps its first created_at)."""
+        """Store a rating, or replace the one the message has (it keeps its first created_at), in one statement."""
         now = utcnow()
-        values = {"rating": rating, "comment": comment, "updated_at": now}
-        replace = update(FEEDBACK).where(FEEDBACK.c.message_id == message_id).values(**values)
-        if not self.session.connection().execute(replace).rowcount:
-            new = insert(FEEDBACK).values(message_id=message_id, conversation_id=conversation_id, created_at=now, **values)
-            try:
-                self.session.connection().execute(new)
-                self.session.commit()
-            except IntegrityError:  # another request rated it at the same moment: replace that rating instead
-                self.session.rollback()
-                self.session.connection().execute(replace)
+        connection = self.session.connection()
+        dialect_insert = UPSERTS[connection.dialect.name]  # INSERT ... ON CONFLICT: two raters at once cannot collide
+        new = dialect_insert(FEEDBACK).values(
+            message_id=message_id, conversation_id=conversation_id, rating=rating, comment=comment,
+            created_at=now, updated_at=now,
+        )
+        connection.execute(
+            new.on_conflict_do_update(
+                index_elements=[FEEDBACK.c.message_id],
+                set_={"rating": new.excluded.rating, "comment": new.excluded.comment, "updated_at": new.excluded.updated_at},
+            )
+        )
         self.session.commit()
         return Rating(message_id, rating, comment, now)
 
