@@ -7,12 +7,13 @@ from typing import Literal
 from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.api.v1.conversations import LARGEST_MESSAGE_ID, iso
+from app.api.v1.conversations import LARGEST_MESSAGE_ID
 from app.api.v1.owners import requesting_key_id
 from app.api.v1.schemas import read_json_object
 from app.errors import InvalidRequest
 from app.services import feedback_service
 from app.services.feedback import LONGEST_COMMENT
+from app.utils.timestamps import iso
 
 feedback_bp = Blueprint("feedback", __name__)
 
