@@ -383,3 +383,16 @@ def test_staff_only_and_admins_only(reports, path):
         assert client.get(path, headers=agent).status_code == 200
     else:
         assert error_of(client.get(path, headers=agent)) == (403, "FORBIDDEN")
+
+
+def test_an_agents_answer_rated_down_is_listed_with_source_agent(reports):
+    app, client, _, agent = reports
+    conversation_id = store_handoff(app, client)
+    rate(client, conversation_id, answer_ids(client, conversation_id)[-1], "down", "Too slow")
+
+    [group] = get(client, "/api/v1/staff/questions", agent, kind="down").get_json()["groups"]
+
+    [example] = group["examples"]
+    assert (group["question"], example["answer"], example["source"], example["comment"]) == (
+        "I want to talk to a person", "Hi, Dana here.", "agent", "Too slow",
+    )

@@ -166,14 +166,18 @@ def group_questions(rows: list[Any], analyzer: Analyzer) -> list[list[Any]]:
     """Group questions asked in different words: same terms, or terms at least GROUPING_THRESHOLD similar."""
     keys: list[str] = []
     groups: list[list[Any]] = []
+    by_key: dict[str, int] = {}  # the same terms: the same group, without comparing
     for row in rows:
         key = question_key(row.question, analyzer)
-        found = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=GROUPING_THRESHOLD)
-        if found is None:
-            keys.append(key)
-            groups.append([row])
-        else:
-            groups[found[2]].append(row)
+        number = by_key.get(key)
+        if number is None:
+            found = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=GROUPING_THRESHOLD)
+            number = found[2] if found is not None else len(groups)
+            if found is None:
+                keys.append(key)
+                groups.append([])
+            by_key[key] = number
+        groups[number].append(row)
     return groups
 
 
