@@ -195,3 +195,17 @@ def test_a_page_without_answers_reads_back_without_ratings(make_app, standin):
     assert stored[-1].get("feedback") is None and stored[-1]["error_code"] == "UPSTREAM_ERROR"
     newest = client.get(f"/api/v1/conversations/{first['conversation_id']}?after={stored[-2]['message_id']}")
     assert [m.get("feedback") for m in newest.get_json()["messages"]] == [None]
+
+
+def test_a_frontend_on_an_allowed_origin_may_rate(make_app, standin):
+    client = make_app(CORS_ORIGINS="http://localhost:*", RATE_LIMITS="1000/minute").test_client()
+    conversation_id, stored = asked(client, standin)
+    path = feedback_path(conversation_id, stored[1]["message_id"])
+    origin = {"Origin": "http://localhost:5173"}
+
+    preflight = client.options(path, headers={**origin, "Access-Control-Request-Method": "PUT",
+                                              "Access-Control-Request-Headers": "content-type"})
+    rated = client.put(path, json={"rating": "up"}, headers=origin)
+
+    assert preflight.status_code == 200 and "PUT" in preflight.headers["Access-Control-Allow-Methods"]
+    assert rated.status_code == 200 and rated.headers["Access-Control-Allow-Origin"] == origin["Origin"]

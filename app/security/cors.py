@@ -17,7 +17,7 @@ from flask_cors import CORS
 
 API_RESOURCES = r"/api/v1/.*"
 EXPOSED_HEADERS = ["Retry-After", "X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
-METHODS = ["GET", "POST", "DELETE"]
+METHODS = ["GET", "POST", "PUT", "DELETE"]  # PUT: a customer rates an answer
 PREFLIGHT_MAX_AGE = 600  # seconds a browser may reuse a preflight answer
 
 
