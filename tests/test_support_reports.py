@@ -1,8 +1,8 @@
 """The support team's reports on SQLite and PostgreSQL: /api/v1/staff/stats, /questions and /export.
 
-A scripted set of conversations goes through HTTP (FAQ answers, DeepSeek answers through
-the stand-in, fallbacks, failures, ratings); what the handoff writes (a handoff answer, its
-event, an agent's message) is stored with the storage layer, as the handoff would store it.
+A scripted set of conversations goes through HTTP: FAQ answers, DeepSeek answers through
+the stand-in, fallbacks, failures, a handoff on the customer's words that an agent claims and
+answers, ratings. Conversations of other days are stored with the storage layer.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from app.extensions import db
 from app.storage.analytics import EXPORT_BATCH
 from app.storage.models import Conversation, Message
 from tests.deepseek_standin import Reply
+from tests.handoff import WORDS
 from tests.staff import add_staff, bearer
 
 pytestmark = pytest.mark.both_databases
@@ -66,25 +67,17 @@ def store_conversation(app, created_at, *messages):
     return conversation_id
 
 
-def store_handoff(app, client):
-    """A conversation the FAQ answers once, then handed off on the customer's words; an agent answers."""
+def handed_off(client, agent):
+    """A conversation the FAQ answers once, then handed off on the customer's words; Dana claims it and answers."""
     conversation_id = chat(client, "Where can I find the tracking link?")["conversation_id"]
-    now = datetime.now(timezone.utc)
-    with app.app_context():
-        for fields in (
-            {"role": "user", "content": "I want to talk to a person"},
-            {"role": "assistant", "content": "Connecting you with a person.", "source": "handoff"},
-            {"role": "event", "content": "", "event": "handoff", "state": "waiting", "trigger": "customer_words",
-             "detail": "asked for a person"},
-            {"role": "event", "content": "", "event": "claimed", "state": "agent", "author": "Dana"},
-            {"role": "agent", "content": "Hi, Dana here.", "author": "Dana"},
-        ):
-            db.session.add(Message(conversation_id=conversation_id, created_at=now, **fields))
-        db.session.commit()
+    assert chat(client, WORDS, conversation_id)["source"] == "handoff"
+    staff = f"/api/v1/staff/conversations/{conversation_id}"
+    assert client.post(f"{staff}/claim", headers=agent).status_code == 200
+    assert client.post(f"{staff}/messages", json={"content": "Hi, Dana here."}, headers=agent).status_code == 201
     return conversation_id
 
 
-def script(app, client, standin):
+def script(client, agent, standin):
     """Have customers ask, get answers, fail and rate; return the conversations' ids by name."""
     a = chat(client, "Where is my order?")["conversation_id"]  # faq, rated up
     standin.push(Reply(content="Yes, we sell kale.", usage=USAGE))
@@ -96,11 +89,16 @@ def script(app, client, standin):
     b = chat(client, RELATED_QUESTION)["conversation_id"]  # faq_fallback
     standin.push(Reply(status=500))
     chat(client, "Do you sell organic kale?", b, status=502)  # failed
-    c = store_handoff(app, client)
+    c = handed_off(client, agent)
     rate(client, c, answer_ids(client, c)[-1], "up")  # the agent's message
     standin.push(Reply(status=500))
     chat(client, "Do you rent out bicycles?", status=502)  # failed in a conversation of its own: no bot answer at all
     return {"a": a, "b": b, "c": c}
+
+
+def handoff_message(client, conversation_id):
+    messages = client.get(f"/api/v1/conversations/{conversation_id}").get_json()["messages"]
+    return next(m["content"] for m in messages if m["source"] == "handoff")
 
 
 def around_today():
@@ -122,8 +120,8 @@ def error_of(response):
 
 
 def test_stats_count_a_scripted_set_of_conversations_exactly(reports, standin):
-    app, client, admin, _ = reports
-    script(app, client, standin)
+    _, client, admin, agent = reports
+    script(client, agent, standin)
 
     stats = get(client, "/api/v1/staff/stats", admin, **around_today()).get_json()
 
@@ -195,8 +193,8 @@ def test_a_negative_price_stops_the_app(make_app, setting):
 
 
 def test_each_kind_lists_its_questions_with_the_answer_the_comment_and_the_conversation(reports, standin):
-    app, client, admin, agent = reports
-    ids = script(app, client, standin)
+    _, client, admin, agent = reports
+    ids = script(client, agent, standin)
 
     def only_group(kind):
         body = get(client, "/api/v1/staff/questions", agent, kind=kind, **around_today()).get_json()
@@ -223,14 +221,14 @@ def test_each_kind_lists_its_questions_with_the_answer_the_comment_and_the_conve
 
     [handoff] = only_group("handoff")
     [example] = handoff["examples"]
-    assert (handoff["question"], handoff["count"]) == ("I want to talk to a person", 1)
+    assert (handoff["question"], handoff["count"]) == (WORDS, 1)
     assert (example["answer"], example["source"], example["conversation_id"]) == (
-        "Connecting you with a person.", "handoff", ids["c"],
+        handoff_message(client, ids["c"]), "handoff", ids["c"],
     )
 
 
 def test_the_same_question_in_other_words_counts_once(reports, standin):
-    app, client, _, agent = reports
+    _, client, _, agent = reports
     for question in ("Where is my order?", "where's my order??", "Where is my parcel?", "WHERE IS MY ORDER",
                      "Do you sell kale?"):
         if "kale" in question:
@@ -270,8 +268,8 @@ def test_questions_outside_the_period_are_left_out(reports):
 
 
 def test_the_export_streams_one_json_line_per_conversation(reports, standin):
-    app, client, admin, _ = reports
-    ids = script(app, client, standin)
+    _, client, admin, agent = reports
+    ids = script(client, agent, standin)
 
     response = get(client, "/api/v1/staff/export", admin, format="jsonl", **around_today())
 
@@ -291,14 +289,16 @@ def test_the_export_streams_one_json_line_per_conversation(reports, standin):
     assert (a["feedback"], a["tokens"]) == ({"up": 1, "down": 1}, {"prompt": 1000, "completion": 200, "cache_hit": 600})
     assert b["messages"][2]["error_code"] == "UPSTREAM_ERROR"
     assert [(h["trigger"]) for h in c["handoffs"]] == ["customer_words"]
-    assert [m["detail"] for m in c["messages"] if m["event"] == "handoff"] == ["asked for a person"]
+    assert [(m["event"], m["state"]) for m in c["messages"] if m["role"] == "event"] == [
+        ("handoff", "waiting"), ("claimed", "agent"),
+    ]
     assert c["messages"][-1]["author"] == "Dana" and c["messages"][-1]["feedback"]["rating"] == "up"
     assert (d["state"], d["handoffs"], len(d["messages"])) == ("bot", [], 1)
 
 
 def test_the_export_as_csv_is_one_row_per_message_with_formulas_defused(reports, standin):
-    app, client, admin, _ = reports
-    ids = script(app, client, standin)
+    _, client, admin, agent = reports
+    ids = script(client, agent, standin)
     standin.push(Reply(content="-1 is not an order number."))
     formula = chat(client, "=HYPERLINK(\"http://evil\")")["conversation_id"]
 
@@ -386,13 +386,13 @@ def test_staff_only_and_admins_only(reports, path):
 
 
 def test_an_agents_answer_rated_down_is_listed_with_source_agent(reports):
-    app, client, _, agent = reports
-    conversation_id = store_handoff(app, client)
+    _, client, _, agent = reports
+    conversation_id = handed_off(client, agent)
     rate(client, conversation_id, answer_ids(client, conversation_id)[-1], "down", "Too slow")
 
     [group] = get(client, "/api/v1/staff/questions", agent, kind="down").get_json()["groups"]
 
     [example] = group["examples"]
     assert (group["question"], example["answer"], example["source"], example["comment"]) == (
-        "I want to talk to a person", "Hi, Dana here.", "agent", "Too slow",
+        WORDS, "Hi, Dana here.", "agent", "Too slow",
     )
