@@ -1,8 +1,9 @@
-"""The staff FAQ routes and the support team's reports keep the promises of the spec when an admin sends anything.
+"""The staff routes keep the promises of the spec when an admin sends anything.
 
 tests/test_schema.py fuzzes every operation without a staff token (so every staff route
-answers 401); here schemathesis drives the /api/v1/staff/faqs operations, and those of
-/questions, /stats and /export, with an admin's token: generated valid and invalid bodies,
+answers 401); here schemathesis drives the /api/v1/staff/faqs operations, those of
+/questions, /stats and /export, and /me, /accounts and /webhooks/failed with an admin's
+token (tests/test_handoff_schema.py drives the handoff routes with an agent's): generated valid and invalid bodies,
 queries and ids, then hostile text in every string. Every answer must be documented and
 none a 5xx.
 """
@@ -28,6 +29,7 @@ HOSTILE_TEXT = ["\ud800", "caf\udc00e", "hello\x00world", "\x00", "\x1b[31m\x7f\
 # say: a 400 for a period made of two valid dates is documented, not a schema-valid request wrongly refused.
 FAMILIES = {
     "faqs": (("/api/v1/staff/faqs",), 5, []),
+    "accounts and webhooks": (("/api/v1/staff/me", "/api/v1/staff/accounts", "/api/v1/staff/webhooks"), 4, []),
     "reports": (("/api/v1/staff/questions", "/api/v1/staff/stats", "/api/v1/staff/export"), 3,
                 [positive_data_acceptance]),
 }

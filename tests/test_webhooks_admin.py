@@ -68,7 +68,7 @@ def test_a_retried_event_is_sent_again_with_its_id_and_a_fresh_count(app, client
     assert [line["outbox_id"] for line in read_log(log_file) if line["event"] == "webhook_requeued"] == [oldest["id"]]
 
 
-@pytest.mark.parametrize("path", ["/999999/retry", "/0/retry"])
+@pytest.mark.parametrize("path", ["/999999/retry", "/0/retry", "/2147483648/retry", "/996976460664943547610040369152/retry"])
 def test_retrying_an_event_that_did_not_fail_is_404(client, admin, path):
     response = client.post(FAILED + path, headers=admin)
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from app.storage.models import WebhookEvent
 
+LARGEST_ROW_ID = 2**31 - 1  # INTEGER ids, on PostgreSQL as on SQLite
 OUTBOX = WebhookEvent.__table__
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
@@ -131,7 +132,12 @@ class OutboxStore:
             return list(connection.execute(query.order_by(OUTBOX.c.id.desc()).limit(limit)))
 
     def requeue(self, event_row_id: int, now: datetime) -> bool:
-        """Make a failed event pending again, due now, with its attempts counted afresh; False if none failed."""
+        """Make a failed event pending again, due now, with its attempts counted afresh; False if none failed.
+
+        Row ids are 32-bit (INTEGER): a larger number names no event, and the database is not asked.
+        """
+        if not 0 < event_row_id <= LARGEST_ROW_ID:
+            return False
         with self.engine.begin() as connection:
             return connection.execute(REQUEUE, {"row_id": event_row_id, "now": now}).rowcount == 1
 
