@@ -43,12 +43,14 @@ def test_message_text_is_not_logged_by_default(client, standin, log_file):
     assert "kale" not in text and "jane.doe" not in text and "4111" not in text
 
 
-def test_with_log_messages_the_exchange_is_logged_masked(make_app, standin, log_file):
+@pytest.mark.parametrize("card", ["4111 1111 1111 1111", "4111.1111.1111.1111", "4111/1111/1111/1111"])
+def test_with_log_messages_the_exchange_is_logged_masked(make_app, standin, log_file, card):
     client = make_app(LOG_MESSAGES=True).test_client()
     standin.push(Reply(content="Thanks jane.doe@example.com, your kale is on its way."), Reply(content="Streamed."))
+    question = QUESTION.replace("4111 1111 1111 1111", card)
 
-    client.post("/api/v1/chat", json={"message": QUESTION})
-    client.post("/api/v1/chat/stream", json={"message": QUESTION}).get_data()
+    client.post("/api/v1/chat", json={"message": question})
+    client.post("/api/v1/chat/stream", json={"message": question}).get_data()
 
     exchanges = [line for line in read_log(log_file) if line["event"] == "chat_exchange"]
     assert [line["answer"] for line in exchanges] == ["Thanks [email], your kale is on its way.", "Streamed."]

@@ -6,6 +6,7 @@ Counted in Redis (REDIS_URL) across every process and instance, or in memory wit
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -90,6 +91,20 @@ def test_two_instances_share_one_budget_through_redis(make_app, standin, redis_u
 
     assert statuses == [200, 200, 200, 503, 503]
     assert len(standin.requests) == 3
+
+
+def test_concurrent_spenders_in_two_processes_lose_no_token(redis_url):
+    prefix = f"{uuid.uuid4().hex}:"
+    budgets = [DailyTokenBudget(10**9, redis.Redis.from_url(redis_url), prefix) for _ in range(2)]
+
+    def spend_many(budget):
+        for _ in range(200):
+            budget.spend(7)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # 8 writers at once, on two connections
+        list(pool.map(spend_many, budgets * 4))
+
+    assert budgets[0].spent() == budgets[1].spent() == 8 * 200 * 7
 
 
 def test_the_count_lives_in_a_key_per_utc_day_that_expires(redis_url):
