@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, event, inspect, text
 
 from app.extensions import db
 from app.services.faq import KnowledgeBase
@@ -166,3 +166,42 @@ def empty_tables(url: str) -> None:
         if tables:
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+class RoundTrips:
+    """Count a PostgreSQL engine's round trips: each statement, and each transaction's BEGIN and its end.
+
+    psycopg sends BEGIN before a transaction's first statement unless the connection is in
+    autocommit, and COMMIT or ROLLBACK to end it; an autocommit statement is one round trip.
+    Use as a context manager around the requests to count; `statements` lists their SQL.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.count = 0
+        self.statements: list[str] = []
+        self._open: set[int] = set()
+
+    def __enter__(self) -> RoundTrips:
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine, "commit", self._end)
+        event.listen(self.engine, "rollback", self._end)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine, "commit", self._end)
+        event.remove(self.engine, "rollback", self._end)
+
+    def _statement(self, connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.count += 1
+        self.statements.append(statement)
+        autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        if not autocommit and id(connection) not in self._open:
+            self._open.add(id(connection))
+            self.count += 1  # BEGIN
+
+    def _end(self, connection: Any) -> None:
+        if id(connection) in self._open:
+            self._open.discard(id(connection))
+            self.count += 1  # COMMIT or ROLLBACK

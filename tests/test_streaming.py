@@ -247,10 +247,11 @@ def test_an_unexpected_failure_mid_stream_is_an_internal_error_event_and_logged(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(ChatbotService, "save_answer", broken_save)
+    standin.push(Reply(content="We stock kale daily."))  # a model's answer: an FAQ's is stored with its question
 
-    events = sse.parse(stream(client, "delivery hours").get_data(as_text=True))
+    events = sse.parse(stream(client, "Do you sell kale?").get_data(as_text=True))
 
-    assert [e.event for e in events] == ["meta", "delta", "error"]
+    assert [e.event for e in events] == ["meta", "delta", "delta", "delta", "error"]
     assert events[-1].data["error"]["code"] == "INTERNAL_ERROR"
     assert "disk on fire" not in str(events)
     [logged] = [line for line in read_log(log_file) if line["event"] == "unhandled_exception"]

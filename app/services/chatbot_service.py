@@ -37,7 +37,7 @@ from app.services.llm import Completion, LLMClient, Message, Usage
 from app.services.prompt import PromptBuilder
 from app.services.token_budget import DailyTokenBudget
 from app.services.tokens import estimate_message_tokens, estimate_tokens
-from app.storage.conversations import ConversationStore, MessagePage, MessageWindow
+from app.storage.conversations import ConversationStore, MessagePage, MessageWindow, message_row
 from app.storage.handoffs import HELD
 from app.storage.models import Conversation
 from app.utils.privacy import mask_card_numbers
@@ -98,6 +98,7 @@ class Turn:
     state: str = "bot"  # the conversation's state: after the answer, once answered
     agent: str | None = None  # the agent holding it, when one does
     answer_id: int | None = None  # the stored answer's message id, once stored
+    ready: Answer | None = None  # the answer that needs no model (the FAQ's, a handoff asked for), if any
 
     @property
     def held(self) -> bool:
@@ -150,9 +151,8 @@ class ChatbotService:
         full one is never stored, nor sent to DeepSeek.
         """
         message = mask_card_numbers(message)
-        if conversation_id is None:  # a new conversation and its question, in one transaction
-            conversation_id, question_id = self.store.start(message, owner)
-            return Turn(conversation_id, question_id, message)
+        if conversation_id is None:
+            return self._store_question(Turn("", 0, message), owner)
         summary = self.store.summary(conversation_id) if is_conversation_id(conversation_id) else None
         if summary is None or not may_access(summary.owner_key_id, owner):
             raise ConversationNotFound()  # unknown, malformed or another key's: 404, never a new conversation
@@ -164,9 +164,28 @@ class ChatbotService:
                 question_id, held = stored
                 return Turn(conversation_id, question_id, message, state=held.state, agent=held.agent)
             self.handoff.reopen(conversation_id)  # closed (perhaps just now): the bot has it again
-        history = self.recent_history(conversation_id)
-        question_id = self.store.add_message(conversation_id, "user", message)
-        return Turn(conversation_id, question_id, message, history)
+        return self._store_question(Turn(conversation_id, 0, message), owner)
+
+    def _store_question(self, turn: Turn, owner: str | None) -> Turn:
+        """Store a turn's question (in a new conversation without an id); an FAQ answer is stored with it.
+
+        The FAQ is matched first: its answer needs no model, so the question and the answer
+        are written together (one statement on PostgreSQL), and the history is not read.
+        """
+        turn.ready = self._first_answer(turn.message)
+        rows = [message_row("user", turn.message)]
+        if turn.ready is not None and turn.ready.source == "faq":
+            rows.append(self.answer_row(turn, turn.ready))
+        elif turn.ready is None and turn.conversation_id:
+            turn.history = self.recent_history(turn.conversation_id)
+        turn.conversation_id, ids = self.store.append(turn.conversation_id or None, rows, owner)
+        turn.question_id = ids[0]
+        if len(ids) > 1:
+            turn.answer_id = ids[1]
+            ANSWERS.labels("faq").inc()
+        elif turn.ready is not None:
+            log.info("handoff_asked_in_words", conversation_id=turn.conversation_id)
+        return turn
 
     def recent_history(self, conversation_id: str) -> list[Message]:
         """Return the newest complete turns that fit the history limits, as messages for the model, oldest first."""
@@ -189,7 +208,7 @@ class ChatbotService:
         instead (`faq_fallback`); only without one does the failure stand.
         """
         try:
-            answer = self._first_answer(turn)
+            answer = turn.ready
             if answer is None:
                 try:
                     answer = self._llm_answer(turn)
@@ -201,7 +220,9 @@ class ChatbotService:
         return self.finish_answer(turn, answer)
 
     def finish_answer(self, turn: Turn, answer: Answer) -> Answer:
-        """Store an answer; a handoff hands the conversation to the team and becomes its handoff message."""
+        """Store an answer (unless stored with its question); a handoff hands the conversation to the team."""
+        if turn.answer_id is not None:
+            return answer
         if answer.source != "handoff" or self.handoff is None:
             turn.answer_id = self.save_answer(turn, answer)
             return answer
@@ -218,12 +239,11 @@ class ChatbotService:
         return Answer(content=reply.content, source="handoff", model=answer.model, usage=usage,
                       trigger=answer.trigger, reason=answer.reason)
 
-    def _first_answer(self, turn: Turn) -> Answer | None:
+    def _first_answer(self, message: str) -> Answer | None:
         """Return the answer that needs no model: a handoff asked for in words, or the FAQ's; else None."""
-        if self.handoff is not None and asks_for_person(turn.message):
-            log.info("handoff_asked_in_words", conversation_id=turn.conversation_id)
+        if self.handoff is not None and asks_for_person(message):
             return Answer(content="", source="handoff", model=None, trigger="customer_words")
-        return self._faq_answer(turn)
+        return self._faq_answer(message)
 
     def stream(self, turn: Turn) -> AnswerStream:
         """Return the answer to a stored question as a stream of text pieces.
@@ -232,7 +252,7 @@ class ChatbotService:
         one piece, or LLMNotConfigured / BudgetExhausted is raised at once, before any
         byte is streamed.
         """
-        ready = self._first_answer(turn)
+        ready = turn.ready
         unavailable = self._llm_unavailable() if ready is None else None
         if unavailable is not None:
             try:
@@ -302,8 +322,8 @@ class ChatbotService:
         if partial:
             self.save_answer(turn, Answer(partial, "llm", self.llm.model if self.llm else None), interrupted=True)
 
-    def _faq_answer(self, turn: Turn) -> Answer | None:
-        match = self.faq.match(turn.message)
+    def _faq_answer(self, message: str) -> Answer | None:
+        match = self.faq.match(message)
         if match is None:
             return None
         log.info("faq_hit", faq_id=match.entry.id, score=match.score)
@@ -340,9 +360,13 @@ class ChatbotService:
         """Store an answer with its source, model and token usage; count it unless it was cut short."""
         if not interrupted:
             ANSWERS.labels(answer.source).inc()
+        return self.store.append(turn.conversation_id, [self.answer_row(turn, answer, interrupted=interrupted)])[1][0]
+
+    @staticmethod
+    def answer_row(turn: Turn, answer: Answer, *, interrupted: bool = False) -> dict[str, object]:
+        """Return an answer's row to store: its text masked, its source, model and token usage."""
         usage = answer.usage
-        return self.store.add_message(
-            turn.conversation_id,
+        return message_row(
             "assistant",
             mask_card_numbers(answer.content),  # a streamed answer was not masked on its way out
             source=answer.source,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Dialect, Engine, Insert, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.storage.models import Conversation, Message, utcnow
@@ -44,6 +45,53 @@ RECENT_MESSAGES = (  # what decides which turns are resent: no Message objects, 
     .order_by(MESSAGES.c.id.desc())
     .limit(bindparam("scan"))
 )
+
+
+
+def message_row(role: str, content: str, **fields: object) -> dict[str, object]:
+    """Return a message's row for `ConversationStore.append`: every column, so each INSERT is the same statement."""
+    row: dict[str, object] = dict.fromkeys(OPTIONAL_MESSAGE_COLUMNS)
+    row.update(fields, role=role, content=content)
+    row["interrupted"] = bool(row["interrupted"])
+    return row
+
+
+def new_conversation_row(conversation_id: str, owner_key_id: str | None, now: datetime) -> dict[str, object]:
+    """Return a new conversation's row."""
+    return {"id": conversation_id, "owner_key_id": owner_key_id, "created_at": now, "last_message_at": now}
+
+
+@functools.cache
+def append_sql(dialect: Dialect, new: bool, count: int) -> str:
+    """Return PostgreSQL's one statement for `append`, compiled once: SQLAlchemy compiles a multi-row
+    INSERT at every execution (its cache does not keep them), which cost more than the round trips saved.
+
+    Its parameters: cid, owner_key_id and state (new only), now, and each message's columns prefixed m0_, m1_, …
+    The timestamp is passed as it is (`utcnow()`, aware), as UTCDateTime would pass it.
+    """
+    return append_statement(new, count).compile(dialect=dialect).string
+
+
+def append_statement(new: bool, count: int) -> Insert:
+    """Return PostgreSQL's one statement for `append`: the conversation's INSERT or UPDATE, then `count` messages."""
+    if new:
+        conversation = insert(CONVERSATIONS).values(
+            id=bindparam("cid"), owner_key_id=bindparam("owner_key_id"),
+            created_at=bindparam("now"), last_message_at=bindparam("now"), state=bindparam("state"),
+        )
+    else:
+        conversation = (
+            update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("cid")).values(last_message_at=bindparam("now"))
+        )
+    rows = [
+        {
+            "conversation_id": bindparam("cid"), "created_at": bindparam("now"),
+            **{column: bindparam(f"m{number}_{column}") for column in ("role", "content", *OPTIONAL_MESSAGE_COLUMNS)},
+        }
+        for number in range(count)
+    ]
+    return insert(MESSAGES).values(rows).add_cte(conversation.cte("conversation")).returning(MESSAGES.c.id)
+
 
 @dataclass(frozen=True)
 class ConversationSummary:
@@ -84,35 +132,64 @@ class ConversationStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._autocommit_engines: tuple[Engine, Engine] | None = None  # the session's engine, and in autocommit
 
     def create(self, owner_key_id: str | None = None) -> str:
         """Start a conversation and return its id, a random UUID4."""
-        conversation_id = self._new_conversation(utcnow(), owner_key_id)
-        self.session.commit()
+        conversation_id = str(uuid.uuid4())
+        with self._autocommit().connect() as connection:
+            connection.execute(NEW_CONVERSATION, new_conversation_row(conversation_id, owner_key_id, utcnow()))
         return conversation_id
 
     def start(self, first_message: str, owner_key_id: str | None = None) -> tuple[str, int]:
         """Start a conversation with its first (user) message, in one transaction; return both ids."""
-        now = utcnow()
-        conversation_id = self._new_conversation(now, owner_key_id)
-        message_id = self._insert_message(conversation_id, "user", first_message, now)
-        self.session.commit()
+        conversation_id, [message_id] = self.append(None, [message_row("user", first_message)], owner_key_id)
         return conversation_id, message_id
 
-    def _new_conversation(self, now: datetime, owner_key_id: str | None) -> str:
-        conversation_id = str(uuid.uuid4())
-        self.session.connection().execute(
-            NEW_CONVERSATION,
-            {"id": conversation_id, "owner_key_id": owner_key_id, "created_at": now, "last_message_at": now},
-        )
-        return conversation_id
+    def append(
+        self, conversation_id: str | None, messages: Sequence[dict[str, object]], owner_key_id: str | None = None
+    ) -> tuple[str, list[int]]:
+        """Store messages (rows from `message_row`) and mark their conversation active, committed together.
 
-    def _insert_message(self, conversation_id: str, role: str, content: str, now: datetime, **fields: object) -> int:
-        """INSERT one message (every column, so that each INSERT is the same statement) and return its id."""
-        row = {column: None for column in OPTIONAL_MESSAGE_COLUMNS}
-        row.update(fields, conversation_id=conversation_id, role=role, content=content, created_at=now)
-        row["interrupted"] = bool(row["interrupted"])
-        return int(self.session.connection().execute(NEW_MESSAGE, row).scalar_one())
+        Without a conversation id, a new conversation (owned by `owner_key_id`) is started
+        with them. Returns the conversation's id and the messages' ids, in order. On
+        PostgreSQL this is one statement in autocommit (one round trip: the conversation's
+        INSERT or UPDATE in a CTE, the messages in one multi-row INSERT, whose rows take their
+        ids in order); on SQLite, which has no data-modifying CTE, one short transaction.
+        """
+        now = utcnow()
+        new = conversation_id is None
+        conversation_id = str(uuid.uuid4()) if conversation_id is None else conversation_id
+        engine = self.session.get_bind()
+        if engine.dialect.name == "postgresql":
+            # Only the statement's own parameters: an UPDATE also sets any column named by an extra one.
+            parameters: dict[str, object] = {"cid": conversation_id, "now": now}
+            if new:
+                parameters.update(owner_key_id=owner_key_id, state="bot")  # the bot answers a new conversation
+            for number, row in enumerate(messages):
+                parameters.update({f"m{number}_{column}": value for column, value in row.items()})
+            with self._autocommit().connect() as connection:
+                sql = append_sql(connection.dialect, new, len(messages))
+                ids = [row[0] for row in connection.exec_driver_sql(sql, parameters)]
+            return conversation_id, sorted(ids)
+        with engine.begin() as connection:
+            if new:
+                connection.execute(NEW_CONVERSATION, new_conversation_row(conversation_id, owner_key_id, now))
+            else:
+                connection.execute(TOUCH_CONVERSATION, {"conversation_id": conversation_id, "last_message_at": now})
+            rows = [{**row, "conversation_id": conversation_id, "created_at": now} for row in messages]
+            return conversation_id, [int(connection.execute(NEW_MESSAGE, row).scalar_one()) for row in rows]
+
+    def _autocommit(self) -> Engine:
+        """The session's engine in autocommit: one statement is one transaction, no BEGIN and COMMIT round trips.
+
+        The hot path's statements run on a pooled connection of their own, returned at once,
+        outside the ORM session (whose unit of work and commit cost more than the statements).
+        """
+        engine = self.session.get_bind()
+        if self._autocommit_engines is None or self._autocommit_engines[0] is not engine:
+            self._autocommit_engines = engine, engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._autocommit_engines[1]
 
     def get(self, conversation_id: str) -> Conversation | None:
         """Return the conversation, or None when there is none with that id."""
@@ -120,21 +197,18 @@ class ConversationStore:
 
     def summary(self, conversation_id: str) -> ConversationSummary | None:
         """Return a conversation's owner and how many questions it holds; None when there is no such conversation."""
-        found = self.session.connection().execute(CONVERSATION_SUMMARY, {"conversation_id": conversation_id}).first()
+        with self._autocommit().connect() as connection:
+            found = connection.execute(CONVERSATION_SUMMARY, {"conversation_id": conversation_id}).first()
         return None if found is None else ConversationSummary(found.owner_key_id, int(found.questions), found.state)
 
     def add_message(self, conversation_id: str, role: str, content: str, **fields: object) -> int:
-        """Store a message, mark its conversation active (one INSERT, one UPDATE), and return its id."""
-        now = utcnow()
-        message_id = self._insert_message(conversation_id, role, content, now, **fields)
-        self.session.connection().execute(TOUCH_CONVERSATION, {"conversation_id": conversation_id, "last_message_at": now})
-        self.session.commit()
-        return message_id
+        """Store a message and mark its conversation active, committed together; return its id."""
+        return self.append(conversation_id, [message_row(role, content, **fields)])[1][0]
 
     def mark_failed(self, message_id: int, error_code: str) -> None:
         """Record that the answer to a user message failed, and why."""
-        self.session.connection().execute(MARK_MESSAGE, {"message_id": message_id, "error_code": error_code})
-        self.session.commit()
+        with self._autocommit().connect() as connection:
+            connection.execute(MARK_MESSAGE, {"message_id": message_id, "error_code": error_code})
 
     def messages(self, conversation_id: str) -> list[Message]:
         """Return every message of a conversation, oldest first."""
@@ -167,7 +241,8 @@ class ConversationStore:
         """
         scan = max(max_messages, 1) * 4  # room for failed turns between the complete ones
         parameters = {"conversation_id": conversation_id, "scan": scan}
-        newest_first = list(self.session.connection().execute(RECENT_MESSAGES, parameters))
+        with self._autocommit().connect() as connection:
+            newest_first = list(connection.execute(RECENT_MESSAGES, parameters))
         turns = complete_turns(list(reversed(newest_first)))
         return turns[-(max_messages // 2):] if max_messages >= 2 else []
 
