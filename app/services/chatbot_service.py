@@ -15,6 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -151,9 +152,11 @@ class ChatbotService:
         full one is never stored, nor sent to DeepSeek.
         """
         message = mask_card_numbers(message)
+        ready = self._first_answer(message)
         if conversation_id is None:
-            return self._store_question(Turn("", 0, message), owner)
-        summary = self.store.summary(conversation_id) if is_conversation_id(conversation_id) else None
+            return self._store_question(Turn("", 0, message, ready=ready), owner)
+        history_messages = self.history.max_messages if ready is None else 0  # the model's turns only
+        summary = self.store.summary(conversation_id, history_messages) if is_conversation_id(conversation_id) else None
         if summary is None or not may_access(summary.owner_key_id, owner):
             raise ConversationNotFound()  # unknown, malformed or another key's: 404, never a new conversation
         if summary.questions >= self.max_turns:
@@ -164,20 +167,19 @@ class ChatbotService:
                 question_id, held = stored
                 return Turn(conversation_id, question_id, message, state=held.state, agent=held.agent)
             self.handoff.reopen(conversation_id)  # closed (perhaps just now): the bot has it again
-        return self._store_question(Turn(conversation_id, 0, message), owner)
+        turn = Turn(conversation_id, 0, message, self.fitting_history(summary.turns), ready=ready)
+        return self._store_question(turn, owner)
 
     def _store_question(self, turn: Turn, owner: str | None) -> Turn:
         """Store a turn's question (in a new conversation without an id); an FAQ answer is stored with it.
 
-        The FAQ is matched first: its answer needs no model, so the question and the answer
-        are written together (one statement on PostgreSQL), and the history is not read.
+        The FAQ was matched first: its answer needs no model, so the question and the answer
+        are written together (one statement on PostgreSQL).
         """
-        turn.ready = self._first_answer(turn.message)
         rows = [message_row("user", turn.message)]
         if turn.ready is not None and turn.ready.source == "faq":
+            log.info("faq_hit", faq_id=turn.ready.faq_id, score=turn.ready.faq_score)
             rows.append(self.answer_row(turn, turn.ready))
-        elif turn.ready is None and turn.conversation_id:
-            turn.history = self.recent_history(turn.conversation_id)
         turn.conversation_id, ids = self.store.append(turn.conversation_id or None, rows, owner)
         turn.question_id = ids[0]
         if len(ids) > 1:
@@ -187,11 +189,11 @@ class ChatbotService:
             log.info("handoff_asked_in_words", conversation_id=turn.conversation_id)
         return turn
 
-    def recent_history(self, conversation_id: str) -> list[Message]:
-        """Return the newest complete turns that fit the history limits, as messages for the model, oldest first."""
+    def fitting_history(self, turns: Sequence[tuple[Any, Any]]) -> list[Message]:
+        """Return the newest of these complete turns that fit the history limits, as messages for the model."""
         newest_first: list[Message] = []
         budget = self.history.max_tokens
-        for question, answer in reversed(self.store.recent_turns(conversation_id, self.history.max_messages)):
+        for question, answer in reversed(turns):
             budget -= estimate_message_tokens(question.content) + estimate_message_tokens(answer.content)
             if budget < 0:
                 break
@@ -326,7 +328,6 @@ class ChatbotService:
         match = self.faq.match(message)
         if match is None:
             return None
-        log.info("faq_hit", faq_id=match.entry.id, score=match.score)
         return Answer(content=match.entry.answer, source="faq", model=None, faq_id=match.entry.id, faq_score=match.score)
 
     def charge(self, tokens: int) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import Dialect, Engine, Insert, Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import Dialect, Engine, Insert, Row, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from app.storage.models import Conversation, Message, utcnow
@@ -29,21 +29,30 @@ OPTIONAL_MESSAGE_COLUMNS = (
 # An UPDATE without values() sets the columns named in its parameters (last_message_at, error_code).
 TOUCH_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
 MARK_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id"))
-CONVERSATION_SUMMARY = (  # its owner and how many questions it holds; no row when there is none
-    select(
-        CONVERSATIONS.c.owner_key_id,
-        CONVERSATIONS.c.state,
-        select(func.count())
-        .where(MESSAGES.c.conversation_id == CONVERSATIONS.c.id, MESSAGES.c.role == "user")
-        .scalar_subquery()
-        .label("questions"),
-    ).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
-)
 RECENT_MESSAGES = (  # what decides which turns are resent: no Message objects, no identity map
     select(MESSAGES.c.id, MESSAGES.c.role, MESSAGES.c.content, MESSAGES.c.error_code, MESSAGES.c.interrupted)
     .where(MESSAGES.c.conversation_id == bindparam("conversation_id"))
     .order_by(MESSAGES.c.id.desc())
     .limit(bindparam("scan"))
+    .subquery("recent")
+)
+# Its owner, state and how many questions it holds, and its newest `scan` messages, in one
+# SELECT: a row per message, newest first (one row with no message when scan is 0 or it has
+# none); no row when there is no such conversation. The count does not refer to the outer
+# row, so PostgreSQL computes it once.
+CONVERSATION_SUMMARY = (
+    select(
+        CONVERSATIONS.c.owner_key_id,
+        CONVERSATIONS.c.state,
+        select(func.count())
+        .where(MESSAGES.c.conversation_id == bindparam("conversation_id"), MESSAGES.c.role == "user")
+        .scalar_subquery()
+        .label("questions"),
+        *RECENT_MESSAGES.c,
+    )
+    .select_from(CONVERSATIONS.outerjoin(RECENT_MESSAGES, true()))
+    .where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+    .order_by(RECENT_MESSAGES.c.id.desc())
 )
 
 
@@ -95,11 +104,12 @@ def append_statement(new: bool, count: int) -> Insert:
 
 @dataclass(frozen=True)
 class ConversationSummary:
-    """What decides whether a question may join a conversation: its owner and its length."""
+    """What decides whether a question may join a conversation (its owner, length, state), and its newest turns."""
 
     owner_key_id: str | None
     questions: int
     state: str = "bot"  # who answers: bot, waiting, agent or closed
+    turns: list[tuple[Row, Row]] = field(default_factory=list)  # as `ConversationStore.summary` describes
 
 
 @dataclass(frozen=True)
@@ -195,11 +205,25 @@ class ConversationStore:
         """Return the conversation, or None when there is none with that id."""
         return self.session.get(Conversation, conversation_id)
 
-    def summary(self, conversation_id: str) -> ConversationSummary | None:
-        """Return a conversation's owner and how many questions it holds; None when there is no such conversation."""
+    def summary(self, conversation_id: str, max_messages: int = 0) -> ConversationSummary | None:
+        """Return a conversation's owner, state and question count; None when there is no such conversation.
+
+        With `max_messages`, its newest complete turns too (a question and its full answer),
+        at most that many messages, oldest first, read in the same SELECT. Failed turns and
+        answers cut short are left out, so what is sent back to the model always alternates
+        question, answer. The turns are rows with the message's id, role, content,
+        error_code and interrupted.
+        """
+        scan = max_messages * 4 if max_messages >= 2 else 0  # room for failed turns between the complete ones
         with self._autocommit().connect() as connection:
-            found = connection.execute(CONVERSATION_SUMMARY, {"conversation_id": conversation_id}).first()
-        return None if found is None else ConversationSummary(found.owner_key_id, int(found.questions), found.state)
+            rows = connection.execute(CONVERSATION_SUMMARY, {"conversation_id": conversation_id, "scan": scan}).all()
+        if not rows:
+            return None
+        turns = complete_turns([row for row in reversed(rows) if row.id is not None])
+        found = rows[0]
+        return ConversationSummary(
+            found.owner_key_id, int(found.questions), found.state, turns[-(max_messages // 2):] if scan else []
+        )
 
     def add_message(self, conversation_id: str, role: str, content: str, **fields: object) -> int:
         """Store a message and mark its conversation active, committed together; return its id."""
@@ -231,20 +255,6 @@ class ConversationStore:
         found = list(self.session.scalars(query))
         messages = found[: window.limit]
         return MessagePage(messages if window.after is not None else messages[::-1], len(found) > window.limit)
-
-    def recent_turns(self, conversation_id: str, max_messages: int) -> list[tuple[Row, Row]]:
-        """Return the newest complete turns (question and full answer), at most `max_messages` messages, oldest first.
-
-        Failed turns and answers cut short are left out, so what is sent back to the
-        model always alternates question, answer. The turns are rows with the message's
-        id, role, content, error_code and interrupted.
-        """
-        scan = max(max_messages, 1) * 4  # room for failed turns between the complete ones
-        parameters = {"conversation_id": conversation_id, "scan": scan}
-        with self._autocommit().connect() as connection:
-            newest_first = list(connection.execute(RECENT_MESSAGES, parameters))
-        turns = complete_turns(list(reversed(newest_first)))
-        return turns[-(max_messages // 2):] if max_messages >= 2 else []
 
     def delete(self, conversation_id: str) -> bool:
         """Delete a conversation and every message of it; return whether it existed."""
