@@ -12,6 +12,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from functools import cache
@@ -168,40 +169,41 @@ def empty_tables(url: str) -> None:
     engine.dispose()
 
 
-class RoundTrips:
-    """Count a PostgreSQL engine's round trips: each statement, and each transaction's BEGIN and its end.
 
-    psycopg sends BEGIN before a transaction's first statement unless the connection is in
-    autocommit, and COMMIT or ROLLBACK to end it; an autocommit statement is one round trip.
-    Use as a context manager around the requests to count; `statements` lists their SQL.
+class RoundTrips:
+    """Count the round trips to PostgreSQL of an engine's connections, as libpq traces them.
+
+    Every connection checked out of the engine's pool inside the block is traced (libpq's
+    PQtrace, through psycopg's `pgconn.trace`): each round trip ends with the server's
+    ReadyForQuery, whatever sent it (SQLAlchemy, psycopg directly, BEGIN, COMMIT).
+    `statements` lists what was sent, for assertion messages.
     """
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self.trace = tempfile.TemporaryFile()
         self.count = 0
         self.statements: list[str] = []
-        self._open: set[int] = set()
 
     def __enter__(self) -> RoundTrips:
-        event.listen(self.engine, "before_cursor_execute", self._statement)
-        event.listen(self.engine, "commit", self._end)
-        event.listen(self.engine, "rollback", self._end)
+        event.listen(self.engine.pool, "checkout", self._trace)
+        event.listen(self.engine.pool, "checkin", self._untrace)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._statement)
-        event.remove(self.engine, "commit", self._end)
-        event.remove(self.engine, "rollback", self._end)
+        event.remove(self.engine.pool, "checkout", self._trace)
+        event.remove(self.engine.pool, "checkin", self._untrace)
+        self.trace.seek(0)
+        for line in self.trace.read().decode("utf-8", "replace").splitlines():
+            fields = line.split("\t")
+            if fields[1:2] == ["B"] and fields[3:4] == ["ReadyForQuery"]:
+                self.count += 1
+            elif fields[1:2] == ["F"] and fields[3:4] in (["Query"], ["Parse"]):
+                self.statements.append(fields[4] if len(fields) > 4 else "")
+        self.trace.close()
 
-    def _statement(self, connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.count += 1
-        self.statements.append(statement)
-        autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-        if not autocommit and id(connection) not in self._open:
-            self._open.add(id(connection))
-            self.count += 1  # BEGIN
+    def _trace(self, dbapi_connection: Any, *args: Any) -> None:
+        dbapi_connection.pgconn.trace(self.trace.fileno())
 
-    def _end(self, connection: Any) -> None:
-        if id(connection) in self._open:
-            self._open.discard(id(connection))
-            self.count += 1  # COMMIT or ROLLBACK
+    def _untrace(self, dbapi_connection: Any, *args: Any) -> None:
+        dbapi_connection.pgconn.untrace()
