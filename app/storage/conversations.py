@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Dialect, Engine, Executable, Insert, Row, bindparam, delete, func, insert, select, true, update
+from sqlalchemy import Dialect, Engine, Executable, Insert, bindparam, delete, func, insert, select, true, update
 from sqlalchemy.orm import Session
 
 from app.storage.models import Conversation, Message, utcnow
@@ -27,7 +27,7 @@ OPTIONAL_MESSAGE_COLUMNS = (
     "source", "model", "response_id", "error_code", "interrupted", "prompt_tokens", "completion_tokens", "cache_hit_tokens",
     "faq_id", "faq_score",
 )
-# An UPDATE without values() sets the columns named in its parameters (last_message_at, error_code).
+# An UPDATE without values() sets the columns named in its parameters (last_message_at).
 TOUCH_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
 MARK_FAILED = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id")).values(error_code=bindparam("code"))
 RECENT_MESSAGES = (  # what decides which turns are resent: no Message objects, no identity map
@@ -55,7 +55,6 @@ CONVERSATION_SUMMARY = (
     .where(CONVERSATIONS.c.id == bindparam("conversation_id"))
     .order_by(RECENT_MESSAGES.c.id.desc())
 )
-
 
 
 def message_row(role: str, content: str, **fields: object) -> dict[str, object]:
@@ -115,7 +114,7 @@ class ConversationSummary:
     owner_key_id: str | None
     questions: int
     state: str = "bot"  # who answers: bot, waiting, agent or closed
-    turns: list[tuple[Row, Row]] = field(default_factory=list)  # as `ConversationStore.summary` describes
+    turns: list[tuple[Any, Any]] = field(default_factory=list)  # as `ConversationStore.summary` describes
 
 
 @dataclass(frozen=True)
@@ -229,8 +228,8 @@ class ConversationStore:
     def _autocommit(self) -> Engine:
         """The session's engine in autocommit: one statement is one transaction, no BEGIN and COMMIT round trips.
 
-        The hot path's statements run on a pooled connection of their own, returned at once,
-        outside the ORM session (whose unit of work and commit cost more than the statements).
+        A turn's statements run on a pooled connection of their own, returned at once, outside
+        the ORM session (whose unit of work and commit cost more than the statements).
         """
         engine = self.session.get_bind()
         if self._autocommit_engines is None or self._autocommit_engines[0] is not engine:
