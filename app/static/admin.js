@@ -101,6 +101,11 @@
     node.classList.toggle("status--error", Boolean(isError));
   }
 
+  function markInvalid(input, invalid) {
+    if (invalid) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+
   function formatNumber(value) {
     return typeof value === "number" ? value.toLocaleString("en-US") : "–";
   }
@@ -109,8 +114,10 @@
     return typeof rate === "number" ? Math.round(rate * 1000) / 10 + "%" : "–";
   }
 
+  // DeepSeek's prices are in USD per million tokens: a day's cost is often a fraction of a cent.
   function formatCost(value) {
-    return typeof value === "number" ? value.toFixed(4) : "–";
+    if (typeof value !== "number") return "–";
+    return "$" + (value >= 1 ? value.toFixed(2) : value.toFixed(6));
   }
 
   function formatTime(iso) {
@@ -232,10 +239,17 @@
     return "from=" + encodeURIComponent(fromInput.value) + "&to=" + encodeURIComponent(toInput.value);
   }
 
+  // A refused period names its field ("from" or "to"): mark that input.
+  function markPeriod(result) {
+    markInvalid(fromInput, result.field === "from");
+    markInvalid(toInput, result.field === "to");
+  }
+
   async function loadNumbers() {
     showStatus(numbersStatus, "Loading the numbers…");
     const result = await staffSession.call("/stats?" + period());
     if (refused(result)) return;
+    markPeriod(result);
     if (!result.ok) {
       showStatus(numbersStatus, result.message, true);
       totals.replaceChildren();
@@ -269,7 +283,7 @@
       ["failed_turns", "Failed turns", formatNumber(stats.failed_turns)],
       ["tokens", "Tokens", "prompt " + formatNumber(tokens.prompt) + " · completion " +
         formatNumber(tokens.completion) + " · cache hit " + formatNumber(tokens.cache_hit)],
-      ["estimated_cost", "Estimated cost", formatCost(stats.estimated_cost)],
+      ["estimated_cost", "Estimated cost (USD)", formatCost(stats.estimated_cost)],
     ];
     totals.replaceChildren();
     rows.forEach(function (row) {
@@ -409,9 +423,10 @@
       return;
     }
     const blob = await result.response.blob();
+    const named = /filename="([^"]+)"/.exec(result.response.headers.get("Content-Disposition") || "");
     const link = element("a");
     link.href = URL.createObjectURL(blob);
-    link.download = "conversations-" + fromInput.value + "-to-" + toInput.value + "." + format;
+    link.download = named ? named[1] : "conversations-" + fromInput.value + "-" + toInput.value + "." + format;
     document.body.append(link);
     link.click();
     link.remove();
@@ -463,7 +478,7 @@
       if (example.question !== group.question) line.append(element("p", "example__question", "“" + example.question + "”"));
       const answer = element("p", "example__answer");
       answer.append(element("span", "example__label", "Answer (" + (SOURCE_NAMES[example.source] || example.source || "none") + "): "),
-        document.createTextNode(example.answer || "no answer"));
+        document.createTextNode(example.answer || (example.error_code ? "none: " + example.error_code : "none")));
       line.append(answer);
       if (example.comment) {
         const comment = element("p", "example__comment");
@@ -490,7 +505,8 @@
   }
 
   function showPager(where, previous, next, page, pages) {
-    where.textContent = pages > 1 ? "Page " + page + " of " + pages : "";
+    where.parentElement.hidden = pages <= 1;
+    where.textContent = "Page " + page + " of " + pages;
     previous.disabled = page <= 1;
     next.disabled = page >= pages;
   }
@@ -604,7 +620,7 @@
   function clearErrors() {
     editorStatus.textContent = "";
     Object.keys(fields).forEach(function (name) {
-      fields[name].removeAttribute("aria-invalid");
+      markInvalid(fields[name], false);
       document.getElementById(fields[name].id + "-error").textContent = "";
     });
   }
@@ -614,7 +630,7 @@
     const input = fields[result.field];
     const message = result.message.replace(/^"[a-z_]+": /, "");
     if (input) {
-      input.setAttribute("aria-invalid", "true");
+      markInvalid(input, true);
       document.getElementById(input.id + "-error").textContent = message;
       input.focus();
     } else {
@@ -681,7 +697,7 @@
     }
     closeEditor();
     faqQuery.value = result.data.id; // show what was saved, wherever it sits in the list
-    showStatus(faqStatus, "Saved “" + result.data.id + "”: customers get it now.");
+    showStatus(faqStatus, "Saved “" + result.data.id + "”: customers get it from now on.");
     loadFaqs(1);
   });
 
