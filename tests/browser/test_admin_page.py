@@ -10,11 +10,14 @@ import json
 import re
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.deepseek_standin import Reply
 from tests.staff import add_staff, bearer
 
 TOKEN_KEY = "greengrocer.staffToken"
@@ -112,7 +115,7 @@ def test_a_revoked_token_ends_the_session_at_the_next_call(live_app, page, watch
 def test_an_faq_entry_is_edited_then_deleted_after_a_confirmation_and_customers_see_each_change(admin, page):
     base_url, token = admin
     sign_in(page, base_url, token)
-    page.get_by_label("Search").fill("delivery hours")
+    page.get_by_label("Search", exact=True).fill("delivery hours")
     page.get_by_role("button", name="Search").click()
     expect(page.locator("#faq-rows tr")).to_have_count(1)
     row = faq_row(page, "delivery-hours")
@@ -120,9 +123,9 @@ def test_an_faq_entry_is_edited_then_deleted_after_a_confirmation_and_customers_
     expect(row.locator(".faq__last-hit")).to_have_text("never")
 
     row.get_by_role("button", name="Edit").click()
-    expect(page.get_by_label("Id")).to_have_value("delivery-hours")
+    expect(page.get_by_label("Id", exact=True)).to_have_value("delivery-hours")
     expect(page.get_by_label("Phrasings, one a line")).to_have_value(re.compile(r"^What are your delivery hours\?\n"))
-    page.get_by_label("Answer").fill("We deliver from 7 AM to 9 PM every day.")
+    page.get_by_label("Answer", exact=True).fill("We deliver from 7 AM to 9 PM every day.")
     page.get_by_label("Tags, separated by commas").fill("delivery, hours")
     page.get_by_role("button", name="Save").click()
 
@@ -162,7 +165,7 @@ def test_a_new_entry_the_server_refuses_shows_the_error_next_to_the_field_it_nam
     expect(page.get_by_role("heading", name="New FAQ entry")).to_be_visible()
 
     page.get_by_label("Phrasings, one a line").fill("Do you sell gift cards?\n??")
-    page.get_by_label("Answer").fill("Yes, from 10 to 200 dollars.")
+    page.get_by_label("Answer", exact=True).fill("Yes, from 10 to 200 dollars.")
     page.get_by_role("button", name="Save").click()
 
     phrasings = page.get_by_label("Phrasings, one a line")
@@ -171,17 +174,125 @@ def test_a_new_entry_the_server_refuses_shows_the_error_next_to_the_field_it_nam
     expect(phrasings).to_be_focused()
     expect(page.locator("#faq-answer-error")).to_be_empty()
 
-    page.get_by_label("Id").fill("delivery-hours")  # taken
+    page.get_by_label("Id", exact=True).fill("delivery-hours")  # taken
     phrasings.fill("Do you sell gift cards?")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#faq-id-error")).not_to_be_empty()
     expect(phrasings).not_to_have_attribute("aria-invalid", "true")
     assert call(base_url, "GET", "/api/v1/staff/faqs?q=gift", token=token)[1]["total"] == 0  # nothing changed
 
-    page.get_by_label("Id").fill("")
+    page.get_by_label("Id", exact=True).fill("")
     page.get_by_role("button", name="Save").click()
 
     expect(page.locator("#faq-status")).to_contain_text("Saved “do-you-sell-gift-cards”")
     expect(faq_row(page, "do-you-sell-gift-cards")).to_be_visible()
     status, answer = call(base_url, "POST", "/api/v1/chat", {"message": "Do you sell gift cards?"})
     assert (answer["source"], answer["content"]) == ("faq", "Yes, from 10 to 200 dollars.")
+
+
+def ask(base_url: str, question: str, conversation_id: str | None = None) -> dict[str, Any]:
+    """Ask the chatbot as a customer; return the 200 answer."""
+    body = {"message": question, **({"conversation_id": conversation_id} if conversation_id else {})}
+    status, answer = call(base_url, "POST", "/api/v1/chat", body)
+    assert status == 200, answer
+    return answer
+
+
+def last_answer_id(base_url: str, conversation_id: str) -> int:
+    """Return the message_id of a conversation's newest answer, as the customer's page reads it."""
+    status, conversation = call(base_url, "GET", f"/api/v1/conversations/{conversation_id}")
+    assert status == 200, conversation
+    return [m for m in conversation["messages"] if m["role"] == "assistant"][-1]["message_id"]
+
+
+def test_an_answer_rated_down_is_found_on_the_admin_page_answered_and_the_next_customer_gets_it(admin, page, standin):
+    base_url, token = admin
+    question = "Can I bring my dog into the store?"
+    curated = "Only service animals, please: other pets wait outside."
+    standin.push(Reply(content="Of course, dogs love our store!"))
+    first = ask(base_url, question)
+    assert first["source"] == "llm"
+    rating = {"rating": "down", "comment": "Wrong: your sign says no dogs."}
+    feedback_path = f"/api/v1/conversations/{first['conversation_id']}/messages/"
+    status, _ = call(base_url, "PUT", feedback_path + f"{last_answer_id(base_url, first['conversation_id'])}/feedback", rating)
+    assert status == 200
+
+    sign_in(page, base_url, token)
+    expect(page.get_by_role("tab", name="Rated down")).to_have_attribute("aria-selected", "true")
+    found = page.locator("#questions > li", has_text=question)
+    expect(found.locator(".question__meta")).to_contain_text("Asked 1 time")
+    expect(found.locator(".example__comment")).to_have_text("Comment: Wrong: your sign says no dogs.")
+    expect(found.locator(".example__answer")).to_contain_text("Of course, dogs love our store!")
+
+    found.get_by_role("button", name="Write the answer").click()
+    expect(page.get_by_label("Phrasings, one a line")).to_have_value(question)
+    expect(page.locator("#editor-origin")).to_contain_text(question)
+    expect(page.get_by_label("Answer", exact=True)).to_be_focused()
+    page.get_by_label("Answer", exact=True).fill(curated)
+    page.get_by_role("button", name="Save").click()
+
+    expect(page.locator("#faq-status")).to_contain_text("Saved “can-i-bring-my-dog-into-the-store”")
+    entry = faq_row(page, "can-i-bring-my-dog-into-the-store")
+    expect(entry.locator(".faq__answer")).to_have_text(curated)
+    status, saved = call(base_url, "GET", "/api/v1/staff/faqs/can-i-bring-my-dog-into-the-store", token=token)
+    assert saved["from_conversation_id"] == first["conversation_id"]
+    next_customer = ask(base_url, question)
+    assert (next_customer["source"], next_customer["content"]) == ("faq", curated)
+    assert len(standin.requests) == 1  # DeepSeek was asked the first time only
+
+
+def test_the_numbers_of_a_period_with_data_are_drawn_per_day_and_exported(admin, page, standin):
+    base_url, token = admin
+    conversation = ask(base_url, "What are your delivery hours?")["conversation_id"]
+    ask(base_url, "How do I get a refund?", conversation)
+    standin.push(Reply(content="We stock organic kale every day."))
+    ask(base_url, "Do you sell organic kale?")
+    today = datetime.now(timezone.utc).date()
+
+    sign_in(page, base_url, token)
+
+    expect(page.get_by_label("From", exact=True)).to_have_value((today - timedelta(days=6)).isoformat())
+    expect(page.get_by_label("To", exact=True)).to_have_value(today.isoformat())
+    expect(page.locator('#totals [data-stat="conversations"] dd')).to_have_text("2")
+    expect(page.locator('#totals [data-stat="customer_messages"] dd')).to_have_text("3")
+    expect(page.locator('#totals [data-stat="deflection_rate"] dd')).to_have_text("100%")
+    expect(page.locator('#totals [data-stat="answers"] dd')).to_contain_text("FAQ 2 · AI assistant 1")
+    days = page.locator("#chart g.chart__day")
+    expect(days).to_have_count(7)
+    todays = page.locator(f'#chart g.chart__day[data-date="{today.isoformat()}"]')
+    expect(todays.locator('rect[data-source="faq"]')).to_have_attribute("data-count", "2")
+    expect(todays.locator('rect[data-source="llm"]')).to_have_attribute("data-count", "1")
+    assert page.locator("#chart rect.chart__bar").count() == 2  # nothing on the other days
+    expect(page.locator(f'#chart circle.chart__dot[data-date="{today.isoformat()}"]')).to_have_count(1)
+    expect(page.locator("#chart polyline.chart__line")).to_have_count(1)
+    faq_bar = todays.locator('rect[data-source="faq"]').bounding_box()
+    llm_bar = todays.locator('rect[data-source="llm"]').bounding_box()
+    assert llm_bar["y"] + llm_bar["height"] <= faq_bar["y"] + 1 and faq_bar["height"] > llm_bar["height"]  # stacked
+
+    page.get_by_label("From", exact=True).fill((today - timedelta(days=1)).isoformat())
+    page.get_by_role("button", name="Show").click()
+    expect(days).to_have_count(2)
+
+    page.get_by_label("Export", exact=True).select_option("csv")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download").click()
+    saved = download.value
+    assert saved.suggested_filename == f"conversations-{(today - timedelta(days=1)).isoformat()}-{today.isoformat()}.csv"
+    exported = Path(saved.path()).read_text(encoding="utf-8")
+    assert "How do I get a refund?" in exported and "We stock organic kale every day." in exported
+
+
+def test_a_period_the_server_refuses_marks_its_date(admin, page, watch):
+    base_url, token = admin
+    watch.expect_console_error(HTTP_STATUS_NOTE.format(status=400))
+    sign_in(page, base_url, token)
+    expect(page.locator('#totals [data-stat="conversations"] dd')).to_have_text("0")
+    expect(page.locator("#numbers-status")).to_have_text("No conversations in this period.")
+
+    page.get_by_label("From", exact=True).fill("2026-12-31")
+    page.get_by_label("To", exact=True).fill("2026-01-01")
+    page.get_by_role("button", name="Show").click()
+
+    expect(page.locator("#numbers-status")).to_have_text('"from" must not be after "to".')
+    expect(page.get_by_label("From", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#chart svg")).to_have_count(0)
