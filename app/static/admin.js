@@ -533,7 +533,8 @@
   const FAQ_PER_PAGE = 25;
   const faqView = { page: 1, pages: 1 };
 
-  async function loadFaqs(page) {
+  // Load a page of entries; `done` is what to say above them (what was just saved or deleted).
+  async function loadFaqs(page, done) {
     faqView.page = page;
     const query = faqQuery.value.trim();
     const result = await staffSession.call(
@@ -547,7 +548,8 @@
     faqView.pages = Math.max(1, Math.ceil(found.total / found.per_page));
     faqRows.replaceChildren();
     found.faqs.forEach(function (entry) { faqRows.append(faqRow(entry)); });
-    if (!found.total) showStatus(faqStatus, query ? "No entry contains “" + query + "”." : "The FAQ is empty.");
+    const empty = found.total ? "" : query ? "No entry contains “" + query + "”." : "The FAQ is empty.";
+    showStatus(faqStatus, [done, empty].filter(Boolean).join(" "));
     showPager(faqPage, faqPrevious, faqNext, found.page, faqView.pages);
   }
 
@@ -587,8 +589,7 @@
         showStatus(faqStatus, result.message, true);
         return;
       }
-      showStatus(faqStatus, "Deleted “" + entry.id + "”.");
-      loadFaqs(faqView.page);
+      loadFaqs(faqView.page, "Deleted “" + entry.id + "”.");
     });
     actions.replaceChildren(question, yes, no);
     no.focus();
@@ -596,7 +597,6 @@
 
   faqSearch.addEventListener("submit", function (event) {
     event.preventDefault();
-    showStatus(faqStatus, "");
     loadFaqs(1);
   });
   faqPrevious.addEventListener("click", function () { loadFaqs(faqView.page - 1); });
@@ -697,8 +697,7 @@
     }
     closeEditor();
     faqQuery.value = result.data.id; // show what was saved, wherever it sits in the list
-    showStatus(faqStatus, "Saved “" + result.data.id + "”: customers get it from now on.");
-    loadFaqs(1);
+    loadFaqs(1, "Saved “" + result.data.id + "”: customers get it from now on.");
   });
 
   document.getElementById("faq-new").addEventListener("click", function () { openEditor({}); });

@@ -56,6 +56,9 @@ def sign_in(page: Page, base_url: str, token: str) -> None:
     page.get_by_label("Staff token").fill(token)
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#who")).to_have_text("Signed in as Ada (admin)")
+    expect(page.locator("#faq-rows tr")).not_to_have_count(0)  # every first call answered
+    expect(page.locator("#numbers-status")).not_to_have_text("Loading the numbers…")
+    expect(page.locator("#questions-status")).not_to_have_text("Loading…")
 
 
 def faq_row(page: Page, faq_id: str):
@@ -149,7 +152,7 @@ def test_an_faq_entry_is_edited_then_deleted_after_a_confirmation_and_customers_
     row.get_by_role("button", name="Delete").click()
     row.get_by_role("button", name="Yes, delete").click()
 
-    expect(page.locator("#faq-status")).to_have_text("Deleted “delivery-hours”.")
+    expect(page.locator("#faq-status")).to_have_text("Deleted “delivery-hours”. No entry contains “delivery-hours”.")
     expect(page.locator("#faq-rows tr")).to_have_count(0)
     assert call(base_url, "GET", "/api/v1/staff/faqs/delivery-hours", token=token)[0] == 404
     status, answer = call(base_url, "POST", "/api/v1/chat", {"message": "What are your delivery hours?"})
