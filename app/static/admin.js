@@ -125,6 +125,26 @@
     return iso.slice(0, 16).replace("T", " ") + " UTC";
   }
 
+  // Previous and Next under a list (ids PREFIX-previous, PREFIX-page, PREFIX-next); shown only with pages.
+  function pager(prefix, load) {
+    const where = document.getElementById(prefix + "-page");
+    const previous = document.getElementById(prefix + "-previous");
+    const next = document.getElementById(prefix + "-next");
+    let current = 1;
+    previous.addEventListener("click", function () { load(current - 1); });
+    next.addEventListener("click", function () { load(current + 1); });
+    return {
+      page: function () { return current; },
+      show: function (page, pages) {
+        current = page;
+        where.parentElement.hidden = pages <= 1;
+        where.textContent = "Page " + page + " of " + pages;
+        previous.disabled = page <= 1;
+        next.disabled = page >= pages;
+      },
+    };
+  }
+
   function isoDay(date) {
     return date.toISOString().slice(0, 10);
   }
@@ -439,32 +459,28 @@
   const kindTabs = Array.from(document.querySelectorAll("#kinds [role=tab]"));
   const questionsStatus = document.getElementById("questions-status");
   const questionsList = document.getElementById("questions");
-  const questionsPage = document.getElementById("questions-page");
-  const questionsPrevious = document.getElementById("questions-previous");
-  const questionsNext = document.getElementById("questions-next");
-  const questionsView = { kind: "down", page: 1, pages: 1 };
+  const questionsPager = pager("questions", function (page) { loadQuestions(page); });
+  let questionsKind = "down";
   const EXAMPLES_SHOWN = 3;
   const SOURCE_NAMES = {};
   SOURCES.forEach(function (pair) { SOURCE_NAMES[pair[0]] = pair[1]; });
 
   async function loadQuestions(page) {
-    questionsView.page = page;
     showStatus(questionsStatus, "Loading…");
-    const kind = questionsView.kind;
+    const kind = questionsKind;
     const result = await staffSession.call("/questions?kind=" + kind + "&" + period() + "&page=" + page);
-    if (kind !== questionsView.kind) return; // another tab was chosen meanwhile
+    if (kind !== questionsKind) return; // another tab was chosen meanwhile
     if (refused(result)) return;
     questionsList.replaceChildren();
     if (!result.ok) {
       showStatus(questionsStatus, result.message, true);
-      showPager(questionsPage, questionsPrevious, questionsNext, 1, 0);
+      questionsPager.show(1, 0);
       return;
     }
     const found = result.data;
-    questionsView.pages = found.pages;
     showStatus(questionsStatus, found.total ? "" : "Nothing of this kind in this period.");
     found.groups.forEach(function (group) { questionsList.append(questionItem(group)); });
-    showPager(questionsPage, questionsPrevious, questionsNext, found.page, found.pages);
+    questionsPager.show(found.page, found.pages);
   }
 
   function questionItem(group) {
@@ -504,22 +520,13 @@
     return item;
   }
 
-  function showPager(where, previous, next, page, pages) {
-    where.parentElement.hidden = pages <= 1;
-    where.textContent = "Page " + page + " of " + pages;
-    previous.disabled = page <= 1;
-    next.disabled = page >= pages;
-  }
-
   kindTabs.forEach(function (tab) {
     tab.addEventListener("click", function () {
       kindTabs.forEach(function (other) { other.setAttribute("aria-selected", String(other === tab)); });
-      questionsView.kind = tab.dataset.kind;
+      questionsKind = tab.dataset.kind;
       loadQuestions(1);
     });
   });
-  questionsPrevious.addEventListener("click", function () { loadQuestions(questionsView.page - 1); });
-  questionsNext.addEventListener("click", function () { loadQuestions(questionsView.page + 1); });
 
   // --- The FAQ: the list with search and hit counts, the editor, deleting with a confirmation.
 
@@ -527,15 +534,11 @@
   const faqQuery = document.getElementById("faq-q");
   const faqStatus = document.getElementById("faq-status");
   const faqRows = document.getElementById("faq-rows");
-  const faqPage = document.getElementById("faq-page");
-  const faqPrevious = document.getElementById("faq-previous");
-  const faqNext = document.getElementById("faq-next");
+  const faqPager = pager("faq", function (page) { loadFaqs(page); });
   const FAQ_PER_PAGE = 25;
-  const faqView = { page: 1, pages: 1 };
 
   // Load a page of entries; `done` is what to say above them (what was just saved or deleted).
   async function loadFaqs(page, done) {
-    faqView.page = page;
     const query = faqQuery.value.trim();
     const result = await staffSession.call(
       "/faqs?per_page=" + FAQ_PER_PAGE + "&page=" + page + (query ? "&q=" + encodeURIComponent(query) : ""));
@@ -545,12 +548,12 @@
       return;
     }
     const found = result.data;
-    faqView.pages = Math.max(1, Math.ceil(found.total / found.per_page));
+
     faqRows.replaceChildren();
     found.faqs.forEach(function (entry) { faqRows.append(faqRow(entry)); });
     const empty = found.total ? "" : query ? "No entry contains “" + query + "”." : "The FAQ is empty.";
     showStatus(faqStatus, [done, empty].filter(Boolean).join(" "));
-    showPager(faqPage, faqPrevious, faqNext, found.page, faqView.pages);
+    faqPager.show(found.page, Math.ceil(found.total / found.per_page));
   }
 
   function faqRow(entry) {
@@ -589,7 +592,7 @@
         showStatus(faqStatus, result.message, true);
         return;
       }
-      loadFaqs(faqView.page, "Deleted “" + entry.id + "”.");
+      loadFaqs(faqPager.page(), "Deleted “" + entry.id + "”.");
     });
     actions.replaceChildren(question, yes, no);
     no.focus();
@@ -599,8 +602,6 @@
     event.preventDefault();
     loadFaqs(1);
   });
-  faqPrevious.addEventListener("click", function () { loadFaqs(faqView.page - 1); });
-  faqNext.addEventListener("click", function () { loadFaqs(faqView.page + 1); });
 
   // --- The editor: one form for a new entry, a promoted question and an edit.
 

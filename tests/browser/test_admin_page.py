@@ -51,10 +51,14 @@ def admin(live_app) -> tuple[str, str]:
     return base_url, add_staff(app, "Ada", "admin")
 
 
-def sign_in(page: Page, base_url: str, token: str) -> None:
-    page.goto(base_url + "/admin")
+def submit_token(page: Page, token: str) -> None:
     page.get_by_label("Staff token").fill(token)
     page.get_by_role("button", name="Sign in").click()
+
+
+def sign_in(page: Page, base_url: str, token: str) -> None:
+    page.goto(base_url + "/admin")
+    submit_token(page, token)
     expect(page.locator("#who")).to_have_text("Signed in as Ada (admin)")
     expect(page.locator("#faq-rows tr")).not_to_have_count(0)  # every first call answered
     expect(page.locator("#numbers-status")).not_to_have_text("Loading the numbers…")
@@ -90,12 +94,10 @@ def test_an_agent_is_told_the_page_is_for_admins_and_a_wrong_token_is_refused(li
     watch.expect_console_error(HTTP_STATUS_NOTE.format(status=401))
     page.goto(base_url + "/admin")
 
-    page.get_by_label("Staff token").fill("not-a-token")
-    page.get_by_role("button", name="Sign in").click()
+    submit_token(page, "not-a-token")
     expect(page.locator("#sign-in-status")).to_have_text("This token is not valid.")
 
-    page.get_by_label("Staff token").fill(agent_token)
-    page.get_by_role("button", name="Sign in").click()
+    submit_token(page, agent_token)
     expect(page.locator("#sign-in-status")).to_contain_text("This page is for admins only")
     expect(page.locator("#workspace")).to_be_hidden()
     assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
