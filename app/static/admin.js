@@ -493,8 +493,12 @@
       const line = element("li", "example");
       if (example.question !== group.question) line.append(element("p", "example__question", "“" + example.question + "”"));
       const answer = element("p", "example__answer");
-      answer.append(element("span", "example__label", "Answer (" + (SOURCE_NAMES[example.source] || example.source || "none") + "): "),
-        document.createTextNode(example.answer || (example.error_code ? "none: " + example.error_code : "none")));
+      if (example.answer) {
+        answer.append(element("span", "example__label", "Answer (" + (SOURCE_NAMES[example.source] || example.source) + "): "),
+          document.createTextNode(example.answer));
+      } else {
+        answer.append(element("span", "example__label", "No answer" + (example.error_code ? " (" + example.error_code + ")" : "")));
+      }
       line.append(answer);
       if (example.comment) {
         const comment = element("p", "example__comment");
@@ -520,11 +524,26 @@
     return item;
   }
 
-  kindTabs.forEach(function (tab) {
-    tab.addEventListener("click", function () {
-      kindTabs.forEach(function (other) { other.setAttribute("aria-selected", String(other === tab)); });
-      questionsKind = tab.dataset.kind;
-      loadQuestions(1);
+  // The tabs: a click or, once one has the focus, the arrow keys choose the kind (ARIA's tabs pattern).
+  function chooseKind(tab) {
+    kindTabs.forEach(function (other) {
+      other.setAttribute("aria-selected", String(other === tab));
+      other.tabIndex = other === tab ? 0 : -1;
+    });
+    questionsKind = tab.dataset.kind;
+    loadQuestions(1);
+  }
+
+  kindTabs.forEach(function (tab, index) {
+    tab.tabIndex = index === 0 ? 0 : -1;
+    tab.addEventListener("click", function () { chooseKind(tab); });
+    tab.addEventListener("keydown", function (event) {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      event.preventDefault();
+      const next = kindTabs[(index + step + kindTabs.length) % kindTabs.length];
+      next.focus();
+      chooseKind(next);
     });
   });
 

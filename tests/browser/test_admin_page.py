@@ -301,3 +301,26 @@ def test_a_period_the_server_refuses_marks_its_date(admin, page, watch):
     expect(page.locator("#numbers-status")).to_have_text('"from" must not be after "to".')
     expect(page.get_by_label("From", exact=True)).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#chart svg")).to_have_count(0)
+
+
+def test_the_tabs_show_each_kind_of_question_and_the_arrow_keys_move_between_them(admin, page, standin):
+    base_url, token = admin
+    standin.push(Reply(status=503), Reply(status=503), Reply(status=503))  # the first try and both retries
+    status, failed = call(base_url, "POST", "/api/v1/chat", {"message": "Do you sell organic kale?"})
+    assert status == 503, failed
+    sign_in(page, base_url, token)
+    expect(page.locator("#questions-status")).to_have_text("Nothing of this kind in this period.")
+
+    page.get_by_role("tab", name="Rated down").focus()
+    page.keyboard.press("ArrowLeft")  # round to the last tab
+
+    failed_tab = page.get_by_role("tab", name="Failed")
+    expect(failed_tab).to_have_attribute("aria-selected", "true")
+    expect(failed_tab).to_be_focused()
+    expect(page.get_by_role("tab", name="Rated down")).to_have_attribute("aria-selected", "false")
+    found = page.locator("#questions > li", has_text="Do you sell organic kale?")
+    expect(found.locator(".example__answer")).to_have_text("No answer (UPSTREAM_BUSY)")
+
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Rated down")).to_be_focused()
+    expect(page.locator("#questions > li")).to_have_count(0)
