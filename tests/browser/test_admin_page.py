@@ -39,11 +39,6 @@ def call(base_url: str, method: str, path: str, body: Any = None, token: str | N
         return error.code, json.loads(raw) if raw else None
 
 
-@pytest.fixture(autouse=True)
-def analytics_not_landed_yet(watch):  # TEMPORARY: /staff/stats and /staff/questions are not on main yet
-    watch.expect_console_error(HTTP_STATUS_NOTE.format(status=404))
-
-
 @pytest.fixture
 def admin(live_app) -> tuple[str, str]:
     """The live server's base URL and an admin's token."""
