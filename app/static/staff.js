@@ -5,7 +5,7 @@
 // with the tab) under "greengrocer.staffToken", and sent as `Authorization: Bearer <token>` on
 // every staff request. A 401 from any request signs out at once (revoked or rotated token).
 //
-// Usage, from a page's own script loaded after this file:
+// Usage: load api.js, then this file, then the page's own script, which does:
 //
 //   const staff = GreenGrocerStaff.session({
 //     api: document.body.dataset.api,      // the /api/v1 root, e.g. "/api/v1"
@@ -21,17 +21,18 @@
 //   const response = await staff.fetch("/queue");   // a path under /api/v1/staff
 //
 // staff.fetch() rejects with GreenGrocerStaff.SignedOut after a 401 (the page is then signed
-// out); any other status is the caller's to read (GreenGrocerStaff.readError(response)).
+// out); any other status is the caller's to read (GreenGrocerApi.readError(response), also
+// GreenGrocerStaff.readError). GreenGrocerApi.readEvents(response.body, onEvent) reads a stream.
 "use strict";
 
 (function () {
   const TOKEN_KEY = "greengrocer.staffToken";
+  const readError = window.GreenGrocerApi.readError;
   const TEXT = {
     badToken: "That token was not accepted. Check it and try again.",
     role: { agent: "This page is for support agents.", admin: "This page is for admins." },
     ended: "You were signed out: your token is no longer valid.",
     offline: "We could not reach the server. Please check your connection and try again.",
-    failed: "Something went wrong on our side. Please try again in a moment.",
   };
   const RANK = { agent: 1, admin: 2 };
 
@@ -40,17 +41,6 @@
       super(TEXT.ended);
       this.name = "SignedOut";
     }
-  }
-
-  // The JSON error of a response, or a generic one when the body is not ours (a proxy's page).
-  async function readError(response) {
-    try {
-      const body = await response.json();
-      if (body && body.error && typeof body.error.message === "string") return body.error;
-    } catch (error) {
-      // not JSON
-    }
-    return { code: null, message: TEXT.failed };
   }
 
   function storedToken() {
