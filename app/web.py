@@ -23,3 +23,9 @@ def chat_page() -> str:
 def admin_page() -> str:
     """Serve the admin page: it signs in with a staff token and reads everything from the staff API."""
     return render_template("admin.html")
+
+
+@web_bp.get("/agent")
+def agent_console() -> str:
+    """Serve the agent console: the queue, claim, the transcript, reply, release, close."""
+    return render_template("agent.html")

@@ -33,7 +33,8 @@ def test_the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere
     assert "<style" not in html and "style=" not in html
     assert re.search(r"\son[a-z]+=", html) is None  # no inline event handlers
     assert "http://" not in html and "https://" not in html
-    assert '<script src="/static/chat.js" defer></script>' in html
+    scripts = re.findall(r'<script src="/static/([a-z]+\.js)" defer></script>', html)
+    assert scripts == ["api.js", "feedback.js", "chat.js"]  # chat.js uses the other two
     assert 'href="/static/chat.css"' in html
 
 
@@ -43,6 +44,7 @@ def test_the_page_is_labelled_for_screen_readers(app, page):
     assert '<label for="message"' in html and 'id="message"' in html
     assert re.search(r'<ol id="conversation"[^>]*aria-live="polite"', html)
     assert f'maxlength="{app.config["MAX_MESSAGE_CHARS"]}"' in html
+    assert re.search(r'<p id="handoff-state"[^>]*role="status"', html)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
 
 
@@ -53,7 +55,9 @@ def test_the_page_tells_the_script_where_the_api_is(client):
     assert 'src="/support/static/chat.js"' in html
 
 
-@pytest.mark.parametrize("path", ["/static/chat.js", "/static/chat.css", "/static/favicon.svg"])
+@pytest.mark.parametrize(
+    "path", ["/static/api.js", "/static/feedback.js", "/static/chat.js", "/static/chat.css", "/static/favicon.svg"]
+)
 def test_the_page_assets_are_served(client, path):
     assert client.get(path).status_code == 200
 
