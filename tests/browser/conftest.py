@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -107,17 +107,43 @@ def watch() -> PageWatch:
 
 
 @pytest.fixture
-def page(browser: Browser, watch: PageWatch) -> Iterator[Page]:
+def new_page(browser: Browser) -> Iterator[Callable[[PageWatch], Page]]:
+    """Open pages in fresh contexts (empty storage), each watched by the PageWatch it is given."""
+    contexts = []
+
+    def open_page(watch: PageWatch) -> Page:
+        context = browser.new_context(viewport={"width": 1024, "height": 800})
+        contexts.append(context)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.expose_function("__reportCspViolation", watch.on_csp_violation)
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        context.on("request", lambda request: watch.requests.append(request.url))
+        page = context.new_page()
+        page.on("console", lambda message: watch.on_console(message.type, message.text))
+        page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
+        page.on("dialog", lambda dialog: (watch.dialogs.append(dialog.message), dialog.dismiss()))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page: Callable[[PageWatch], Page], watch: PageWatch) -> Iterator[Page]:
     """A page in a fresh context (empty localStorage), watched; the watch must be clean at the end."""
-    context = browser.new_context(viewport={"width": 1024, "height": 800})
-    context.set_default_timeout(TIMEOUT_MS)
-    context.expose_function("__reportCspViolation", watch.on_csp_violation)
-    context.add_init_script(REPORT_CSP_VIOLATIONS)
-    context.on("request", lambda request: watch.requests.append(request.url))
-    page = context.new_page()
-    page.on("console", lambda message: watch.on_console(message.type, message.text))
-    page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
-    page.on("dialog", lambda dialog: (watch.dialogs.append(dialog.message), dialog.dismiss()))
-    yield page
-    context.close()
+    yield new_page(watch)
     assert watch.problems() == []
+
+
+@pytest.fixture
+def other_watch() -> PageWatch:
+    """The record of what the second person's page did."""
+    return PageWatch()
+
+
+@pytest.fixture
+def other_page(new_page: Callable[[PageWatch], Page], other_watch: PageWatch) -> Iterator[Page]:
+    """A second person's page (an agent beside a customer), in a context of its own, watched the same way."""
+    yield new_page(other_watch)
+    assert other_watch.problems() == []
