@@ -366,7 +366,7 @@
       } else if (name === "delta") {
         appendText(reply, data.content);
       } else if (name === "handoff") {
-        appendText(reply, data.content);
+        textOf(reply).textContent = data.content; // the handoff message stands for anything written before
         identify(reply, data.message_id);
       } else if (name === "done") {
         ended = true;

@@ -13,6 +13,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from tests.deepseek_standin import Reply
 from tests.staff import add_staff, bearer, staff_command
 
 FAQ_QUESTION = "What are your delivery hours?"
@@ -197,3 +198,21 @@ def test_the_token_lives_in_session_storage_and_a_revoked_one_signs_out(live_app
 
     expect(page.get_by_label("Staff token")).to_be_visible()
     assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
+
+
+def test_after_two_failed_answers_the_failure_offers_a_person(live_app, page, standin):
+    _, base_url = live_app
+    open_chat(page, base_url)
+    standin.push(*[Reply(status=503)] * 6)  # two questions: the first try and both retries each
+
+    ask(page, "Do you sell organic kale?")
+    expect(answers(page).nth(0)).to_have_attribute("data-error-code", "UPSTREAM_BUSY")
+    expect(answers(page).nth(0).get_by_role("button", name="Talk to a person")).to_have_count(0)
+    ask(page, "Do you sell organic kale? Please")
+
+    offer = answers(page).nth(1).get_by_role("button", name="Talk to a person")
+    expect(offer).to_be_visible()
+    offer.click()
+
+    expect(page.locator("#handoff-state")).to_contain_text("Waiting for our team")
+    expect(answers(page).last).to_have_attribute("data-source", "handoff")
