@@ -39,7 +39,7 @@ def test_the_console_has_no_inline_script_or_style_and_loads_nothing_from_elsewh
     assert re.search(r"\son[a-z]+=", html) is None
     assert "http://" not in html and "https://" not in html
     assert re.findall(r'<script src="/static/([a-z]+\.js)" defer></script>', html) == SCRIPTS
-    assert 'href="/static/agent.css"' in html
+    assert re.findall(r'<link rel="stylesheet" href="/static/([a-z]+\.css)">', html) == ["base.css", "agent.css"]
 
 
 def test_the_token_field_is_a_labelled_password_field_the_browser_does_not_remember(console):
@@ -56,7 +56,7 @@ def test_the_console_tells_its_scripts_where_the_api_is(client):
     assert 'src="/support/static/agent.js"' in html
 
 
-@pytest.mark.parametrize("name", [*SCRIPTS, "agent.css", "feedback.js"])
+@pytest.mark.parametrize("name", [*SCRIPTS, "feedback.js", "base.css", "agent.css"])
 def test_the_scripts_are_served_and_never_write_html(client, name):
     response = client.get(f"/static/{name}")
     text = response.get_data(as_text=True)

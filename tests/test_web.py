@@ -35,7 +35,7 @@ def test_the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere
     assert "http://" not in html and "https://" not in html
     scripts = re.findall(r'<script src="/static/([a-z]+\.js)" defer></script>', html)
     assert scripts == ["api.js", "feedback.js", "chat.js"]  # chat.js uses the other two
-    assert 'href="/static/chat.css"' in html
+    assert re.findall(r'<link rel="stylesheet" href="/static/([a-z]+\.css)">', html) == ["base.css", "chat.css"]
 
 
 def test_the_page_is_labelled_for_screen_readers(app, page):
@@ -56,7 +56,8 @@ def test_the_page_tells_the_script_where_the_api_is(client):
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/api.js", "/static/feedback.js", "/static/chat.js", "/static/chat.css", "/static/favicon.svg"]
+    "path",
+    ["/static/api.js", "/static/feedback.js", "/static/chat.js", "/static/base.css", "/static/chat.css", "/static/favicon.svg"],
 )
 def test_the_page_assets_are_served(client, path):
     assert client.get(path).status_code == 200

@@ -34,7 +34,7 @@
   };
   // What an event row of the conversation says (its `event`, with the agent's name).
   const EVENT_TEXT = {
-    handoff: () => "You asked to talk to a person",
+    handoff: () => "Passed to our support team",
     claimed: (name) => (name || "Someone from our team") + " joined",
     released: (name) => (name || "Our team member") + " left; waiting for our team",
     closed: (name) => (name ? name + " closed the conversation" : "The conversation with our team ended"),

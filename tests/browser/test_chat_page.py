@@ -12,6 +12,7 @@ import urllib.request
 from playwright.sync_api import Page, expect
 
 from app.errors import UpstreamBusy, UpstreamError
+from tests.browser.pages import HTTP_STATUS_NOTE, answers, ask, bubbles, open_chat, stored_conversation_id, text_of
 from tests.deepseek_standin import Reply
 from tests.prompts import conversation
 
@@ -22,37 +23,6 @@ LLM_ANSWER = (
     "You will find it under Fresh Produce, Leafy Greens."
 )
 INJECTION = "<img src=x onerror=alert(1)>"
-STORAGE_KEY = "greengrocer.conversationId"
-
-# Chromium's own console line for a response with an error status (the page shows the friendly text).
-HTTP_STATUS_NOTE = r"Failed to load resource: the server responded with a status of {status}\b"
-
-
-def open_chat(page: Page, base_url: str) -> None:
-    page.goto(base_url + "/")
-    expect(page.get_by_role("button", name="Send")).to_be_enabled()
-
-
-def ask(page: Page, question: str) -> None:
-    box = page.get_by_label("Your question")
-    box.fill(question)
-    box.press("Enter")
-
-
-def bubbles(page: Page):
-    return page.locator("#conversation > li")
-
-
-def answers(page: Page):
-    return page.locator("#conversation > li.message--assistant")
-
-
-def text_of(item):
-    return item.locator(".message__text")
-
-
-def stored_conversation_id(page: Page) -> str | None:
-    return page.evaluate(f"localStorage.getItem('{STORAGE_KEY}')")
 
 
 def record_answer_lengths(page: Page) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.pages import HTTP_STATUS_NOTE, answers, ask, open_chat, stored_conversation_id
 from tests.deepseek_standin import Reply
 from tests.staff import add_staff, bearer, staff_command
 
@@ -20,24 +21,6 @@ FAQ_QUESTION = "What are your delivery hours?"
 ASK_FOR_PERSON = "can I talk to a human"
 REPLY = "Hi, I'm Dana from the support team. Let me look at your order."
 TOKEN_KEY = "greengrocer.staffToken"
-CONVERSATION_KEY = "greengrocer.conversationId"
-# Chromium's own console line for a response with an error status (the page shows the friendly text).
-HTTP_STATUS_NOTE = r"Failed to load resource: the server responded with a status of {status}\b"
-
-
-def open_chat(page: Page, base_url: str) -> None:
-    page.goto(base_url + "/")
-    expect(page.get_by_role("button", name="Send")).to_be_enabled()
-
-
-def ask(page: Page, question: str) -> None:
-    box = page.get_by_label("Your question")
-    box.fill(question)
-    box.press("Enter")
-
-
-def answers(page: Page):
-    return page.locator("#conversation > li.message--assistant")
 
 
 def sign_in(page: Page, base_url: str, token: str) -> None:
@@ -76,7 +59,7 @@ def test_a_customer_asks_for_a_person_an_agent_claims_replies_and_closes_and_the
     expect(waiting.nth(0)).to_contain_text("customer words")
     waiting.nth(0).get_by_role("button", name=re.compile("^Claim")).click()
 
-    expect(agent.locator("#details")).to_contain_text("agent")
+    expect(agent.locator("#transcript-body")).to_have_attribute("data-state", "agent")
     expect(agent.locator("#mine > li.queue__item")).to_have_count(1)
     expect(agent.locator("#waiting > li.queue__item")).to_have_count(0)
     expect(agent.locator("#messages")).to_contain_text(ASK_FOR_PERSON)
@@ -156,7 +139,7 @@ def test_thumbs_down_with_a_comment_is_stored_and_a_second_click_takes_it_back(l
 
     expect(answer.locator(".feedback__note")).to_have_text("Thank you for your feedback.")
     expect(down).to_have_attribute("aria-pressed", "true")
-    conversation_id = page.evaluate(f"localStorage.getItem('{CONVERSATION_KEY}')")
+    conversation_id = stored_conversation_id(page)
     message_id = answer.get_attribute("data-message-id")
     stored = staff_get(base_url, f"/conversations/{conversation_id}", token)
     rated = [message for message in stored["messages"] if str(message["message_id"]) == message_id]
