@@ -13,20 +13,38 @@
     up: "Helpful",
     down: "Not helpful",
     ask: "What was wrong with this answer? (optional)",
-    send: "Send",
+    send: "Send feedback",
     skip: "No thanks",
     thanks: "Thank you for your feedback.",
     failed: "We could not save your rating. Please try again.",
   };
 
-  function button(label, symbol, rating) {
+  // A thumb drawn as SVG (an emoji needs a font the device may lack); thumbs down is it turned over
+  // by the style sheet. The path is Material Icons' "thumb_up" (Apache-2.0).
+  const SVG = "http://www.w3.org/2000/svg";
+  const THUMB =
+    "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 " +
+    "7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z";
+
+  function thumb() {
+    const icon = document.createElementNS(SVG, "svg");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("aria-hidden", "true");
+    icon.setAttribute("focusable", "false");
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", THUMB);
+    icon.append(path);
+    return icon;
+  }
+
+  function button(label, rating) {
     const element = document.createElement("button");
     element.type = "button";
     element.className = "feedback__thumb feedback__thumb--" + rating;
     element.setAttribute("aria-label", label);
     element.setAttribute("aria-pressed", "false");
     element.title = label;
-    element.textContent = symbol;
+    element.append(thumb());
     return element;
   }
 
@@ -36,8 +54,8 @@
     bar.className = "feedback";
     bar.setAttribute("role", "group");
     bar.setAttribute("aria-label", "Rate this answer");
-    const up = button(TEXT.up, "\u{1F44D}", "up");
-    const down = button(TEXT.down, "\u{1F44E}", "down");
+    const up = button(TEXT.up, "up");
+    const down = button(TEXT.down, "down");
     const note = document.createElement("p");
     note.className = "feedback__note";
     note.setAttribute("role", "status");

@@ -135,7 +135,7 @@ def test_thumbs_down_with_a_comment_is_stored_and_a_second_click_takes_it_back(l
 
     down.click()
     answer.get_by_label("What was wrong with this answer? (optional)").fill("It does not say Sundays")
-    answer.get_by_role("button", name="Send", exact=True).click()
+    answer.get_by_role("button", name="Send feedback").click()
 
     expect(answer.locator(".feedback__note")).to_have_text("Thank you for your feedback.")
     expect(down).to_have_attribute("aria-pressed", "true")
