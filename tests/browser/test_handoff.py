@@ -199,3 +199,73 @@ def test_after_two_failed_answers_the_failure_offers_a_person(live_app, page, st
 
     expect(page.locator("#handoff-state")).to_contain_text("Waiting for our team")
     expect(answers(page).last).to_have_attribute("data-source", "handoff")
+
+
+def post(base_url: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{base_url}{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.load(response)
+
+
+def waiting_conversation(base_url: str, question: str = ASK_FOR_PERSON) -> str:
+    """Start a conversation whose customer asks for a person; return its id."""
+    answer = post(base_url, "/api/v1/chat", {"message": question})
+    assert answer["state"] == "waiting"
+    return answer["conversation_id"]
+
+
+def test_a_claim_another_agent_won_is_refused_politely(live_app, other_page, other_watch):
+    app, base_url = live_app
+    dana, lee = add_staff(app, "Dana"), add_staff(app, "Lee")
+    conversation_id = waiting_conversation(base_url)
+    other_watch.expect_console_error(HTTP_STATUS_NOTE.format(status=409))
+    page = other_page
+    sign_in(page, base_url, dana)
+    claim = page.locator("#waiting > li.queue__item").get_by_role("button", name=re.compile("^Claim"))
+    expect(claim).to_have_count(1)
+
+    def lee_first(route):  # Lee's claim reaches the server just before Dana's
+        post(base_url, f"/api/v1/staff/conversations/{conversation_id}/claim", {}, bearer(lee))
+        route.continue_()
+
+    page.route("**/claim", lee_first)
+    claim.click()
+
+    expect(page.locator("#notice")).to_have_text("Another agent has already taken this conversation.")
+    expect(page.locator("#waiting > li.queue__item")).to_have_count(0)
+    expect(page.locator("#transcript-body")).to_have_attribute("data-state", "agent")
+    expect(page.locator("#details")).to_contain_text("Lee")
+    expect(page.get_by_label("Reply to the customer")).to_be_hidden()
+    assert staff_get(base_url, "/queue", lee)["mine"][0]["conversation_id"] == conversation_id
+
+
+def test_without_the_live_stream_the_console_polls_and_release_puts_it_back_in_the_queue(
+    live_app, page, other_page, other_watch
+):
+    app, base_url = live_app
+    token = add_staff(app, "Dana")
+    other_watch.expect_console_error(r"net::ERR_FAILED")
+    agent = other_page
+    agent.route("**/api/v1/staff/events", lambda route: route.abort())
+    sign_in(agent, base_url, token)
+    expect(agent.locator("#live")).to_have_text("Live updates paused: refreshing every 3 seconds.")
+    open_chat(page, base_url)
+    ask(page, ASK_FOR_PERSON)
+    expect(page.locator("#handoff-state")).to_contain_text("Waiting for our team")
+
+    waiting = agent.locator("#waiting > li.queue__item")
+    expect(waiting).to_have_count(1)  # seen by polling
+    waiting.get_by_role("button", name=re.compile("^Claim")).click()
+    expect(page.locator("#handoff-state")).to_have_text("Dana joined")
+    agent.get_by_role("button", name="Release").click()
+
+    expect(agent.locator("#waiting > li.queue__item")).to_have_count(1)
+    expect(agent.locator("#mine > li.queue__item")).to_have_count(0)
+    expect(page.locator("#conversation > li.message--event").last).to_have_text("Dana left; waiting for our team")
+    expect(page.locator("#handoff-state")).to_contain_text("Waiting for our team")
+    expect(agent.locator("#messages")).to_contain_text("Released")
