@@ -30,6 +30,7 @@
     reopened: "Back to the bot",
   };
   const { readEvents, readError, isEventStream } = window.GreenGrocerApi;
+  const TITLE = document.title;
 
   const byId = (id) => document.getElementById(id);
   const who = byId("who");
@@ -116,6 +117,7 @@
     openId = null;
     waitingList.replaceChildren();
     mineList.replaceChildren();
+    document.title = TITLE;
     showTranscript(false);
   }
 
@@ -181,7 +183,9 @@
     } catch (error) {
       return; // the next event or poll tries again
     }
-    showQueue(waitingList, byId("waiting-count"), queue.waiting || [], TEXT.nobodyWaiting);
+    const waiting = queue.waiting || [];
+    document.title = (waiting.length ? "(" + waiting.length + ") " : "") + TITLE; // seen from another tab
+    showQueue(waitingList, byId("waiting-count"), waiting, TEXT.nobodyWaiting);
     showQueue(mineList, byId("mine-count"), queue.mine || [], TEXT.noneYours);
   }
 

@@ -260,6 +260,7 @@ def test_without_the_live_stream_the_console_polls_and_release_puts_it_back_in_t
 
     waiting = agent.locator("#waiting > li.queue__item")
     expect(waiting).to_have_count(1)  # seen by polling
+    expect(agent).to_have_title("(1) GreenGrocer Foods agent console")  # seen from another tab too
     waiting.get_by_role("button", name=re.compile("^Claim")).click()
     expect(page.locator("#handoff-state")).to_have_text("Dana joined")
     agent.get_by_role("button", name="Release").click()
