@@ -6,6 +6,8 @@ What it does in a browser is tested in tests/browser/test_admin_page.py.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.page_checks import STRICT_CSP, blocked_or_foreign
@@ -31,8 +33,7 @@ def test_the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere
     _, html = page
 
     assert blocked_or_foreign(html) == []
-    assert '<script src="/static/admin.js" defer></script>' in html
-    assert 'href="/static/admin.css"' in html
+    assert re.findall(r'<link rel="stylesheet" href="/static/([a-z]+\.css)">', html) == ["base.css", "admin.css"]
 
 
 def test_the_page_holds_no_data_and_asks_for_a_staff_token(client, page):
@@ -58,15 +59,17 @@ def test_the_page_tells_the_script_where_the_api_is(client):
     assert 'src="/support/static/admin.js"' in html
 
 
-@pytest.mark.parametrize("path", ["/static/admin.js", "/static/admin.css"])
+@pytest.mark.parametrize("path", ["/static/admin.js", "/static/admin.css", "/static/staff.js", "/static/api.js"])
 def test_the_page_assets_are_served(client, path):
     assert client.get(path).status_code == 200
 
 
-def test_the_admin_script_never_writes_html_and_keeps_the_token_out_of_local_storage(client):
+def test_the_admin_script_never_writes_html_and_signs_in_with_the_shared_staff_script(client, page):
+    _, html = page
     script = client.get("/static/admin.js").get_data(as_text=True)
 
     assert "innerHTML" not in script and "outerHTML" not in script
     assert "insertAdjacentHTML" not in script and "document.write" not in script
-    assert "localStorage" not in script
-    assert "sessionStorage" in script and '"greengrocer.staffToken"' in script
+    assert "localStorage" not in script and "sessionStorage" not in script  # the token is staff.js's
+    scripts = re.findall(r'<script src="/static/([a-z]+\.js)" defer></script>', html)
+    assert scripts == ["api.js", "staff.js", "admin.js"]

@@ -2,84 +2,13 @@
 //
 // Plain ES2017, no framework, no build step, no library, no inline script (the CSP allows files from
 // 'self' only). Every text from the server is inserted as text (textContent), never as HTML; the
-// chart is SVG built element by element. The staff token is kept in sessionStorage (this tab only,
-// gone when it closes) under the key the agent console uses, and sent as Authorization: Bearer.
+// chart is SVG built element by element. Signing in is staff.js's, as on the agent console: the
+// token stays in this tab only and goes out as Authorization: Bearer (load api.js and staff.js
+// first).
 "use strict";
 
 (function () {
   const api = document.body.dataset.api;
-
-  // --- The staff session: the token, and every staff API call made with it.
-  // The one place that knows where the token lives; the agent console keeps it under the same key.
-
-  const staffSession = (function () {
-    const TOKEN_KEY = "greengrocer.staffToken";
-    let pageToken = null; // when sessionStorage throws (some private modes), the token lasts as long as the page
-
-    function token() {
-      try {
-        return sessionStorage.getItem(TOKEN_KEY);
-      } catch (error) {
-        return pageToken;
-      }
-    }
-
-    function remember(value) {
-      pageToken = value;
-      try {
-        sessionStorage.setItem(TOKEN_KEY, value);
-      } catch (error) {
-        // kept in pageToken only
-      }
-    }
-
-    function forget() {
-      pageToken = null;
-      try {
-        sessionStorage.removeItem(TOKEN_KEY);
-      } catch (error) {
-        // nothing stored
-      }
-    }
-
-    // Call the staff API; resolve to {ok, status, data, code, message, field} and never throw.
-    async function call(path, options, withToken) {
-      const settings = options || {};
-      const headers = { Accept: "application/json", Authorization: "Bearer " + (withToken || token() || "") };
-      if (settings.body !== undefined) headers["Content-Type"] = "application/json";
-      let response;
-      try {
-        response = await fetch(api + "/staff" + path, {
-          method: settings.method || "GET",
-          headers: headers,
-          body: settings.body === undefined ? undefined : JSON.stringify(settings.body),
-          cache: "no-store",
-        });
-      } catch (error) {
-        return { ok: false, status: 0, code: "OFFLINE", message: "We could not reach the server. Please try again." };
-      }
-      if (settings.raw && response.ok) return { ok: true, status: response.status, response: response };
-      let data = null;
-      if (response.status !== 204) {
-        try {
-          data = await response.json();
-        } catch (error) {
-          data = null;
-        }
-      }
-      if (response.ok) return { ok: true, status: response.status, data: data };
-      const problem = (data && data.error) || {};
-      return {
-        ok: false,
-        status: response.status,
-        code: problem.code || "HTTP_" + response.status,
-        message: problem.message || "Something went wrong on our side (" + response.status + ").",
-        field: data && data.field,
-      };
-    }
-
-    return { token: token, remember: remember, forget: forget, call: call };
-  })();
 
   // --- Small helpers.
 
@@ -149,82 +78,41 @@
     return date.toISOString().slice(0, 10);
   }
 
-  // --- Signing in and out.
+  // --- Signing in and out: staff.js (shared with the agent console) keeps the token; call() uses it.
 
   const signInForm = document.getElementById("sign-in");
-  const tokenInput = document.getElementById("token");
-  const signInStatus = document.getElementById("sign-in-status");
   const signOutButton = document.getElementById("sign-out");
   const who = document.getElementById("who");
   const workspace = document.getElementById("workspace");
-  const ADMINS_ONLY = "This page is for admins only. Your staff account is an agent: the agent console is at /agent.";
+  const OFFLINE = "We could not reach the server. Please try again.";
+  let staff = null; // the session, started at the end of this file
 
-  function showSignIn(message) {
-    workspace.hidden = true;
-    signOutButton.hidden = true;
-    who.textContent = "";
-    signInForm.hidden = false;
-    signInStatus.textContent = message || "";
-    tokenInput.value = "";
-    tokenInput.focus();
+  // Call the staff API; resolve to {ok, status, data, code, message, field} and never throw.
+  async function call(path, options) {
+    const settings = options || {};
+    const init = { method: settings.method || "GET", headers: {}, cache: "no-store" };
+    if (settings.body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(settings.body);
+    }
+    let response;
+    try {
+      response = await staff.fetch(path, init);
+    } catch (error) {
+      if (error instanceof GreenGrocerStaff.SignedOut) return { ok: false, status: 401, signedOut: true };
+      return { ok: false, status: 0, code: "OFFLINE", message: OFFLINE };
+    }
+    if (response.ok && settings.raw) return { ok: true, status: response.status, response: response };
+    if (response.ok) return { ok: true, status: response.status, data: response.status === 204 ? null : await response.json() };
+    const problem = await GreenGrocerStaff.readError(response);
+    return { ok: false, status: response.status, code: problem.code, message: problem.message, field: problem.body.field };
   }
 
-  function signOut(message) {
-    staffSession.forget();
-    showSignIn(message);
-  }
-
-  // A call refused for the token (401) or the role (403) ends the session with the reason.
+  // A call refused for the token (401: staff.js has signed out) or the role (403) ends the session.
   function refused(result) {
-    if (result.status === 401) {
-      signOut("Your token is no longer valid. Please sign in again.");
-      return true;
-    }
-    if (result.status === 403) {
-      signOut(ADMINS_ONLY);
-      return true;
-    }
-    return false;
+    if (result.status === 403) staff.signOut("This page is for admins.");
+    return result.status === 401 || result.status === 403;
   }
-
-  async function start(token) {
-    const result = await staffSession.call("/me", {}, token);
-    if (!result.ok) {
-      if (result.status === 401) {
-        signOut(token === staffSession.token() ? "Your token is no longer valid. Please sign in again." : "This token is not valid.");
-      } else {
-        showSignIn(result.message);
-      }
-      return;
-    }
-    if (result.data.role !== "admin") {
-      signOut(ADMINS_ONLY);
-      return;
-    }
-    staffSession.remember(token);
-    signInForm.hidden = true;
-    signInStatus.textContent = "";
-    who.textContent = "Signed in as " + result.data.name + " (admin)";
-    signOutButton.hidden = false;
-    workspace.hidden = false;
-    loadNumbers();
-    loadQuestions(1);
-    loadFaqs(1);
-  }
-
-  signInForm.addEventListener("submit", function (event) {
-    event.preventDefault();
-    const token = tokenInput.value.trim();
-    if (!token) {
-      signInStatus.textContent = "Paste your staff token first.";
-      return;
-    }
-    start(token);
-  });
-
-  signOutButton.addEventListener("click", function () {
-    signOut("You signed out.");
-  });
 
   // --- The numbers of the period, and the chart per day.
 
@@ -267,7 +155,7 @@
 
   async function loadNumbers() {
     showStatus(numbersStatus, "Loading the numbers…");
-    const result = await staffSession.call("/stats?" + period());
+    const result = await call("/stats?" + period());
     if (refused(result)) return;
     markPeriod(result);
     if (!result.ok) {
@@ -435,7 +323,7 @@
     const format = exportFormat.value;
     exportButton.disabled = true;
     showStatus(numbersStatus, "Preparing the export…");
-    const result = await staffSession.call("/export?" + period() + "&format=" + encodeURIComponent(format), { raw: true });
+    const result = await call("/export?" + period() + "&format=" + encodeURIComponent(format), { raw: true });
     exportButton.disabled = false;
     if (refused(result)) return;
     if (!result.ok) {
@@ -468,7 +356,7 @@
   async function loadQuestions(page) {
     showStatus(questionsStatus, "Loading…");
     const kind = questionsKind;
-    const result = await staffSession.call("/questions?kind=" + kind + "&" + period() + "&page=" + page);
+    const result = await call("/questions?kind=" + kind + "&" + period() + "&page=" + page);
     if (kind !== questionsKind) return; // another tab was chosen meanwhile
     if (refused(result)) return;
     questionsList.replaceChildren();
@@ -559,7 +447,7 @@
   // Load a page of entries; `done` is what to say above them (what was just saved or deleted).
   async function loadFaqs(page, done) {
     const query = faqQuery.value.trim();
-    const result = await staffSession.call(
+    const result = await call(
       "/faqs?per_page=" + FAQ_PER_PAGE + "&page=" + page + (query ? "&q=" + encodeURIComponent(query) : ""));
     if (refused(result)) return;
     if (!result.ok) {
@@ -604,7 +492,7 @@
     no.addEventListener("click", function () { actions.replaceChildren.apply(actions, kept); });
     yes.addEventListener("click", async function () {
       yes.disabled = true;
-      const result = await staffSession.call("/faqs/" + encodeURIComponent(entry.id), { method: "DELETE" });
+      const result = await call("/faqs/" + encodeURIComponent(entry.id), { method: "DELETE" });
       if (refused(result)) return;
       if (!result.ok && result.status !== 404) {
         yes.disabled = false;
@@ -680,7 +568,7 @@
   }
 
   async function editEntry(id) {
-    const result = await staffSession.call("/faqs/" + encodeURIComponent(id));
+    const result = await call("/faqs/" + encodeURIComponent(id));
     if (refused(result)) return;
     if (!result.ok) {
       showStatus(faqStatus, result.message, true);
@@ -706,8 +594,8 @@
     if (editing.fromMessageId) body.from_message_id = editing.fromMessageId;
     editorSave.disabled = true;
     const result = editing.id
-      ? await staffSession.call("/faqs/" + encodeURIComponent(editing.id), { method: "PUT", body: body })
-      : await staffSession.call("/faqs", { method: "POST", body: body });
+      ? await call("/faqs/" + encodeURIComponent(editing.id), { method: "PUT", body: body })
+      : await call("/faqs", { method: "POST", body: body });
     editorSave.disabled = false;
     if (refused(result)) return;
     if (!result.ok) {
@@ -723,12 +611,22 @@
   document.getElementById("faq-new").addEventListener("click", function () { openEditor({}); });
   document.getElementById("editor-cancel").addEventListener("click", closeEditor);
 
-  // --- Start: with the token this tab already has, or at the sign-in form.
+  // --- Start: staff.js signs in with the token this tab already has, or waits for the form.
 
-  const saved = staffSession.token();
-  if (saved) {
-    start(saved);
-  } else {
-    showSignIn("");
-  }
+  staff = GreenGrocerStaff.session({
+    api: api,
+    role: "admin",
+    form: signInForm,
+    tokenInput: document.getElementById("token"),
+    message: document.getElementById("sign-in-status"),
+    signedIn: [workspace, signOutButton, who],
+    signedOut: [signInForm],
+    signOutButton: signOutButton,
+    onSignIn: function (me) {
+      who.textContent = "Signed in as " + me.name + " (" + me.role + ")";
+      loadNumbers();
+      loadQuestions(1);
+      loadFaqs(1);
+    },
+  });
 })();

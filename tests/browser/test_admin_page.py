@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.pages import HTTP_STATUS_NOTE, answers, open_chat, stored_conversation_id
+from tests.browser.pages import ask as ask_on_the_chat_page
 from tests.deepseek_standin import Reply
 from tests.staff import add_staff, bearer
 
 TOKEN_KEY = "greengrocer.staffToken"
-# Chromium's own console line for a response with an error status (the page shows the friendly text).
-HTTP_STATUS_NOTE = r"Failed to load resource: the server responded with a status of {status}\b"
 
 
 def call(base_url: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
@@ -90,10 +90,10 @@ def test_an_agent_is_told_the_page_is_for_admins_and_a_wrong_token_is_refused(li
     page.goto(base_url + "/admin")
 
     submit_token(page, "not-a-token")
-    expect(page.locator("#sign-in-status")).to_have_text("This token is not valid.")
+    expect(page.locator("#sign-in-status")).to_have_text("That token was not accepted. Check it and try again.")
 
     submit_token(page, agent_token)
-    expect(page.locator("#sign-in-status")).to_contain_text("This page is for admins only")
+    expect(page.locator("#sign-in-status")).to_have_text("This page is for admins.")
     expect(page.locator("#workspace")).to_be_hidden()
     assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
 
@@ -108,7 +108,7 @@ def test_a_revoked_token_ends_the_session_at_the_next_call(live_app, page, watch
 
     page.get_by_role("button", name="Search").click()
 
-    expect(page.locator("#sign-in-status")).to_have_text("Your token is no longer valid. Please sign in again.")
+    expect(page.locator("#sign-in-status")).to_have_text("You were signed out: your token is no longer valid.")
     assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
 
 
@@ -198,24 +198,20 @@ def ask(base_url: str, question: str, conversation_id: str | None = None) -> dic
     return answer
 
 
-def last_answer_id(base_url: str, conversation_id: str) -> int:
-    """Return the message_id of a conversation's newest answer, as the customer's page reads it."""
-    status, conversation = call(base_url, "GET", f"/api/v1/conversations/{conversation_id}")
-    assert status == 200, conversation
-    return [m for m in conversation["messages"] if m["role"] == "assistant"][-1]["message_id"]
-
-
 def test_an_answer_rated_down_is_found_on_the_admin_page_answered_and_the_next_customer_gets_it(admin, page, standin):
     base_url, token = admin
     question = "Can I bring my dog into the store?"
     curated = "Only service animals, please: other pets wait outside."
     standin.push(Reply(content="Of course, dogs love our store!"))
-    first = ask(base_url, question)
-    assert first["source"] == "llm"
-    rating = {"rating": "down", "comment": "Wrong: your sign says no dogs."}
-    feedback_path = f"/api/v1/conversations/{first['conversation_id']}/messages/"
-    status, _ = call(base_url, "PUT", feedback_path + f"{last_answer_id(base_url, first['conversation_id'])}/feedback", rating)
-    assert status == 200
+    open_chat(page, base_url)
+    ask_on_the_chat_page(page, question)
+    answer = answers(page).nth(0)
+    expect(answer).to_have_attribute("data-source", "llm")
+    answer.get_by_role("button", name="Not helpful").click()
+    answer.get_by_label("What was wrong with this answer? (optional)").fill("Wrong: your sign says no dogs.")
+    answer.locator(".feedback__form").get_by_role("button", name="Send").click()
+    expect(answer.locator(".feedback__note")).to_have_text("Thank you for your feedback.")
+    conversation_id = stored_conversation_id(page)
 
     sign_in(page, base_url, token)
     expect(page.get_by_role("tab", name="Rated down")).to_have_attribute("aria-selected", "true")
@@ -235,7 +231,7 @@ def test_an_answer_rated_down_is_found_on_the_admin_page_answered_and_the_next_c
     entry = faq_row(page, "can-i-bring-my-dog-into-the-store")
     expect(entry.locator(".faq__answer")).to_have_text(curated)
     status, saved = call(base_url, "GET", "/api/v1/staff/faqs/can-i-bring-my-dog-into-the-store", token=token)
-    assert saved["from_conversation_id"] == first["conversation_id"]
+    assert saved["from_conversation_id"] == conversation_id
     next_customer = ask(base_url, question)
     assert (next_customer["source"], next_customer["content"]) == ("faq", curated)
     assert len(standin.requests) == 1  # DeepSeek was asked the first time only
