@@ -53,6 +53,10 @@ class Config:
 
     # Conversations
     DATABASE_URL = "sqlite:///chatbot.db"  # relative SQLite paths live in instance/
+    # PostgreSQL connections each process keeps open, and how many more it may open for a burst (each
+    # opened and closed again: a new server process per connection, so 0 waits for a free one instead)
+    DATABASE_POOL_SIZE = 20
+    DATABASE_MAX_OVERFLOW = 0
     HISTORY_MAX_MESSAGES = 20
     HISTORY_MAX_TOKENS = 4000  # estimated tokens of the history resent to DeepSeek (CJK and emoji cost more)
     MAX_TURNS_PER_CONVERSATION = 100  # questions per conversation; past it, 409 CONVERSATION_FULL

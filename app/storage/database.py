@@ -32,6 +32,10 @@ def init_storage(app: Flask) -> None:
     options: dict[str, Any] = {"hide_parameters": True}
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30}  # wait for a writer instead of failing at once
+    else:  # connections kept open: an overflow connection is closed when returned, a server process each time
+        options.update(pool_size=app.config["DATABASE_POOL_SIZE"], max_overflow=app.config["DATABASE_MAX_OVERFLOW"])
+        if options["pool_size"] < 1 or options["max_overflow"] < 0:
+            raise ValueError("DATABASE_POOL_SIZE must be at least 1 and DATABASE_MAX_OVERFLOW at least 0")
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", options)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS))
