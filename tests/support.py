@@ -127,7 +127,7 @@ class RedisProcess:
 def migrate(url: str) -> None:
     """Bring the database at `url` to the newest migration with Alembic, as `flask db upgrade` does."""
     app = Flask(__name__)
-    app.config["DATABASE_URL"] = url
+    app.config.update(DATABASE_URL=url, DATABASE_POOL_SIZE=1, DATABASE_MAX_OVERFLOW=0)  # one connection migrates
     init_storage(app)
     upgrade_schema(app)
     with app.app_context():
