@@ -22,6 +22,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
+LARGEST_ROW_ID = 2**31 - 1  # every id column is INTEGER: 32 bits on PostgreSQL (SQLite refuses past 64)
+
+
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, in UTC."""
     return datetime.now(timezone.utc)

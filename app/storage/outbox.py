@@ -20,9 +20,8 @@ from datetime import datetime
 from sqlalchemy import Engine, Row, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from app.storage.models import WebhookEvent
+from app.storage.models import LARGEST_ROW_ID, WebhookEvent
 
-LARGEST_ROW_ID = 2**31 - 1  # INTEGER ids, on PostgreSQL as on SQLite
 OUTBOX = WebhookEvent.__table__
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 

@@ -11,9 +11,9 @@ from app.api.staff.accounts import iso
 from app.errors import InvalidRequest, WebhookEventNotFound
 from app.security.staff_auth import staff_required
 from app.services import webhooks_service
+from app.storage.models import LARGEST_ROW_ID
 
 DEFAULT_PAGE, LARGEST_PAGE = 50, 500
-LARGEST_ID = 2**31 - 1  # outbox ids are 32-bit integers (INTEGER in PostgreSQL)
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
@@ -22,7 +22,7 @@ _WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 def failed_webhooks() -> Response:
     """List the webhook events that were given up on, newest first, a page at a time (?limit=, ?before=<id>)."""
     limit = number_argument("limit", 1, LARGEST_PAGE) or DEFAULT_PAGE
-    page = webhooks_service().failures(limit, number_argument("before", 1, LARGEST_ID))
+    page = webhooks_service().failures(limit, number_argument("before", 1, LARGEST_ROW_ID))
     next_page = url_for(".failed_webhooks", before=page.events[-1].id, limit=limit) if page.has_more else None
     return jsonify(
         events=[

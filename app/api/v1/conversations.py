@@ -18,11 +18,12 @@ from app.api.v1.schemas import read_optional_body, text_field
 from app.errors import InvalidRequest
 from app.services import chatbot_service, handoff_service
 from app.storage.conversations import MessageWindow
+from app.storage.models import LARGEST_ROW_ID
 
 conversations_bp = Blueprint("conversations", __name__)
 
 DEFAULT_PAGE, LARGEST_PAGE = 100, 500
-LARGEST_MESSAGE_ID = 2**31 - 1  # message ids are 32-bit integers (INTEGER in PostgreSQL)
+LARGEST_MESSAGE_ID = LARGEST_ROW_ID
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 LONGEST_REASON = 1000
 ANSWER_ROLES = ("assistant", "agent")  # what a customer may rate
