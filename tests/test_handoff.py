@@ -300,10 +300,12 @@ def test_text_with_a_call_of_another_tool_is_the_answer(client, standin):
     assert (body["source"], body["content"], body["state"]) == ("llm", "Here is what I know.", "bot")
 
 
-def test_the_button_takes_an_empty_json_body_too(client):
+@pytest.mark.parametrize("body", [None, {"reason": None}, {"reason": "   "}], ids=["empty", "null", "blank"])
+def test_the_button_takes_an_empty_body_or_no_reason_too(client, body):
     conversation_id = new_conversation(client)
 
-    response = client.post(f"/api/v1/conversations/{conversation_id}/handoff", content_type="application/json")
+    response = client.post(f"/api/v1/conversations/{conversation_id}/handoff", content_type="application/json",
+                           json=body)
 
     assert response.status_code == 200 and response.get_json()["state"] == "waiting"
 

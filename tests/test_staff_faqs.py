@@ -223,6 +223,7 @@ INVALID_ENTRIES = [
     ({**KALE, "from_message_id": "12"}, "from_message_id", "message_id of a customer's question"),
     ({**KALE, "from_message_id": 2**31}, "from_message_id", "message_id of a customer's question"),
     ({**KALE, "from_message_id": True}, "from_message_id", "message_id of a customer's question"),
+    ({**KALE, "from_message_id": None}, "from_message_id", "message_id of a customer's question"),
 ]
 
 

@@ -50,10 +50,9 @@ def list_faqs() -> Response:
 def create_faq() -> tuple[Response, int, dict[str, str]]:
     """Add an FAQ entry, or promote a customer's question (`from_message_id`) to one; it answers at once."""
     body = read_json_object()
+    promoting = "from_message_id" in body
     from_message_id = body.pop("from_message_id", None)
-    if from_message_id is not None and not (
-        type(from_message_id) is int and 1 <= from_message_id <= LARGEST_MESSAGE_ID
-    ):
+    if promoting and not (type(from_message_id) is int and 1 <= from_message_id <= LARGEST_MESSAGE_ID):
         raise InvalidFaqEntry("from_message_id", "must be the message_id of a customer's question")
     entry = knowledge_base_service().create(body, from_message_id)
     return jsonify(entry_json(entry)), 201, {"Location": url_for(".get_faq", faq_id=entry.record.id)}
