@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bench.loadgen import Sample, StreamSample, Throughput
+import asyncio
+
+from bench.loadgen import Sample, StreamSample, Throughput, closed_loop
 from bench.rate_limit_cost import Cost, StrategyCost
 from bench.report import Results, goal_rows, render
 from bench.run import parse_args
@@ -14,6 +16,35 @@ def test_statistics():
     assert median([3.0, 1.0, 2.0]) == 2.0 and median([]) is None
     assert percentile(range(1, 101), 99) == 99 and percentile([], 50) is None
     assert peak_overlap([(0, 2), (1, 3), (2.5, 4), (5, 6)]) == 2
+
+
+def test_a_closed_loop_counts_every_answer_that_arrives_in_the_window():
+    async def answer_slowly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.startswith(b"Content-Length"))
+            await reader.readexactly(length)
+            await asyncio.sleep(0.25)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            await writer.drain()
+        writer.close()
+
+    async def run() -> tuple[list[Sample], float, float]:
+        server = await asyncio.start_server(answer_slowly, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            return await closed_loop("127.0.0.1", port, lambda _tag, _conversation: b"{}", clients=4, warmup=0.1,
+                                     duration=1.05)
+
+    samples, start, end = asyncio.run(run())
+
+    assert all(start <= sample.finished <= end and sample.status == 200 for sample in samples)
+    # 4 clients, answers every ~0.25 s: 4 each arrive in the window (at ~0.25, 0.5, 0.75 and 1.0 s); counting only
+    # the answers whose request also started in it would give 3 each, 0.75 x the throughput.
+    assert len(samples) >= 14
 
 
 def test_quick_is_a_short_run_of_every_goal():

@@ -14,11 +14,14 @@ import types
 import urllib.parse
 from collections.abc import Iterator
 
+import httpcore2
 import pytest
 from structlog.testing import capture_logs
 
 from app.errors import UpstreamError
+from app.services import http_transport
 from app.services.http_transport import (
+    PoolShards,
     ProbedBackend,
     ProbedStream,
     connection_pool,
@@ -227,6 +230,27 @@ def test_callers_at_once_are_all_answered_each_reusing_its_connection(make_clien
 
     assert answers == ["Hello from the stand-in."] * 24
     assert standin.connections <= 8  # one per caller at most: each caller's calls go through the same pool
+
+
+def test_one_callers_calls_at_once_are_not_held_to_a_shards_share_of_the_connections(monkeypatch):
+    server = KeepAliveServer(close_after_answer=False)
+    monkeypatch.setattr(http_transport, "MAX_CONNECTIONS", 8)  # a share of 1 for each of 8 shards
+    shards = PoolShards(server.url.rstrip("/"), shards=8)
+    wait_at_most_half_a_second = {"timeout": {"pool": 0.5, "connect": 2.0, "read": 2.0}}
+
+    def get() -> httpcore2.Response:
+        return shards.handle_request(httpcore2.Request(
+            "GET", server.url, headers=[(b"Host", server.address.encode())], extensions=wait_at_most_half_a_second))
+
+    try:
+        open_responses = [get() for _ in range(3)]  # unread, they hold their connections as streams do
+        assert [response.status for response in open_responses] == [200] * 3
+        assert server.accepted == 3
+        with pytest.raises(httpcore2.PoolTimeout):  # the cap still holds, per pool
+            open_responses += [get() for _ in range(6)]
+    finally:
+        shards.close()
+        server.stop()
 
 
 def test_a_socket_is_readable_once_the_other_end_writes_or_closes():

@@ -6,7 +6,7 @@ proxy=..., network_backend=...)`. What the openai SDK's default client gave us, 
   SSL_CERT_FILE / SSL_CERT_DIR, else the system store via truststore);
 - HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (and NO_PROXY) from the environment, with credentials
   in the proxy URL; an https:// base URL is tunnelled with CONNECT;
-- keep-alive: up to 1,000 connections, 100 of them kept idle for 5 s (the SDK's limits).
+- keep-alive: up to 1,000 connections at once per pool (see Shards), 100 kept idle for 5 s (the SDK's limits).
 
 The keep-alive check: whenever a request starts or a response closes, httpcore2's pool asks
 every idle pooled connection whether the server has closed it (a zero-timeout `poll()` of
@@ -20,8 +20,13 @@ the operating system's `poll()` directly (app/utils/sockets.py). Everything else
 Shards (`PoolShards`): at every request's start and end, httpcore2's pool walks every
 connection it holds (closed? expired? idle? available?) in Python, so at 200 calls at once
 its bookkeeping was ~35% of a call's CPU (~200 µs of 570). The client holds POOL_SHARDS
-pools, each with its share of the limits, and a thread or greenlet always uses the same one:
-each walk is an eighth as long, and one caller's calls still reuse one connection.
+pools, and a thread or greenlet always uses the same one: each walk is an eighth as long, and one
+caller's calls still reuse one connection. The shards split the idle connections kept, not the cap
+on connections: identities do not spread evenly, and with 1,000 streams at once in a worker a shard
+capped at its eighth (125) held some calls back until another stream ended (seconds; the bench's
+stand-in saw 1,904 of 2,000 streams at once). Each shard may open MAX_CONNECTIONS; what bounds a
+process's connections to DeepSeek is its requests at once (one call each: threads, or gevent's
+GUNICORN_WORKER_CONNECTIONS).
 """
 
 from __future__ import annotations
@@ -50,13 +55,13 @@ PROXY_SCHEMES = ("http", "https")
 def connection_pool(base_url: str, shares: int = 1) -> httpcore2.ConnectionPool:
     """Return a keep-alive connection pool for `base_url`, verified TLS, through the environment's proxy if any.
 
-    With `shares`, the pool is one of that many sharing the connection limits.
+    With `shares`, the pool is one of that many sharing the idle connections kept (each may open MAX_CONNECTIONS).
     """
     ssl_context = verifying_ssl_context()
     return httpcore2.ConnectionPool(
         ssl_context=ssl_context,
         proxy=environment_proxy(base_url, ssl_context),
-        max_connections=MAX_CONNECTIONS // shares,
+        max_connections=MAX_CONNECTIONS,
         max_keepalive_connections=max(1, MAX_IDLE_CONNECTIONS // shares),
         keepalive_expiry=IDLE_SECONDS,
         network_backend=ProbedBackend(),
