@@ -9,18 +9,13 @@ No database connection is held while a stream waits.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import Any
 
 from app.api import sse
 from app.services import handoff_service, live_events
 from app.services.handoff import STAFF_CHANNEL, conversation_channel
 from app.services.staff_accounts import StaffMember
-
-
-def iso(moment: datetime) -> str:
-    """Format a stored timestamp as ISO-8601 UTC with its offset."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+from app.utils.timestamps import iso
 
 
 def conversation_events(conversation_id: str, after: int | None, heartbeat: float) -> Iterator[str]:

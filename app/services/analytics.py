@@ -189,9 +189,9 @@ def question_key(text: str, analyzer: Analyzer) -> str:
 
 def group_json(group: list[Any]) -> dict[str, Any]:
     """Write a group: its most frequent phrasing (the newest on a tie), its size, last time and newest examples."""
-    phrasings = Counter(" ".join(row.question.split()).casefold() for row in group)
-    most_asked = phrasings.most_common(1)[0][0]
-    question = next(row.question for row in group if " ".join(row.question.split()).casefold() == most_asked)
+    phrasings = [" ".join(row.question.split()).casefold() for row in group]
+    most_asked = Counter(phrasings).most_common(1)[0][0]
+    question = group[phrasings.index(most_asked)].question
     return {
         "question": question,
         "count": len(group),

@@ -132,7 +132,6 @@ class ChatbotService:
         self.store = store
         self.history = history
         self.heartbeat_seconds = heartbeat_seconds
-        self.system_prompt = system_prompt
         self.support_contact = support_contact
         self.max_turns = max_turns
         self.budget = budget

@@ -10,12 +10,11 @@ import structlog
 
 from app.errors import InvalidRequest, MessageNotFound
 from app.services.chatbot_service import ChatbotService
-from app.storage.feedback import FeedbackStore, Rating
+from app.storage.feedback import RATED_ROLES, FeedbackStore, Rating
 
 log = structlog.get_logger(__name__)
 
 RATINGS = ("up", "down")
-RATED_ROLES = frozenset({"assistant", "agent"})  # the bot's answers and a person's
 LONGEST_COMMENT = 1000
 
 

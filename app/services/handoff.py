@@ -11,7 +11,7 @@ consoles), logs one `conversation_state_changed` line and updates the metrics.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,9 +25,11 @@ from app.services.live_events import LiveEvents
 from app.services.staff_accounts import StaffMember
 from app.services.support_hours import SupportHours
 from app.services.webhooks import HelpdeskWebhooks
+from app.storage.feedback import RATED_ROLES
 from app.storage.handoffs import HELD, Change, ConversationState, HandoffStore
 from app.storage.models import utcnow
 from app.utils.privacy import mask_card_numbers
+from app.utils.timestamps import iso
 
 log = structlog.get_logger(__name__)
 
@@ -271,13 +273,16 @@ class HandoffService:
         state = self.state(conversation_id)
         messages = self.store.messages_after(conversation_id, after, ("user", "assistant", "agent", "event"))
         handoff = self.handoff_context(conversation_id)
-        feedback = self.store.feedback([m.id for m in messages if m.role in ("assistant", "agent")])
+        feedback = self.feedback(messages)
         self.store.rollback()
         return StaffView(state, handoff["trigger"], handoff["reason"], messages, feedback)
 
-    def feedback(self, message_ids: list[int]) -> dict[int, dict[str, Any]]:
-        """Return customers' ratings of these messages, by message id (in the caller's transaction, which ends it)."""
-        return self.store.feedback(message_ids)  # no rollback here: it would expire the caller's ORM messages
+    def feedback(self, messages: Iterable[Any]) -> dict[int, dict[str, Any]]:
+        """Return customers' ratings of those of these messages a customer may rate, by message id.
+
+        Read in the caller's transaction, which the caller ends: a rollback here would expire its ORM messages.
+        """
+        return self.store.feedback(message.id for message in messages if message.role in RATED_ROLES)
 
     def queue(self, staff: StaffMember) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Return the waiting conversations (oldest first) and the caller's, with trigger, reason, last message."""
@@ -289,15 +294,13 @@ class HandoffService:
 
     def describe(self, conversation: ConversationState, now: datetime) -> dict[str, Any]:
         """Return a queue entry: state, waiting time, the handoff's trigger and reason, the last customer message."""
-        handoff = self.store.latest_handoff_event(conversation.id)
         since = conversation.waiting_since
         return {
             "conversation_id": conversation.id,
             "state": conversation.state,
             "waiting_since": since,
             "waiting_seconds": round(max((now - since).total_seconds(), 0.0), 1) if since else None,
-            "trigger": handoff.trigger if handoff else None,
-            "reason": handoff.detail if handoff else None,
+            **self.handoff_context(conversation.id),
             "last_customer_message": self.store.last_customer_message(conversation.id),
             "agent": conversation.agent,
         }
@@ -329,7 +332,7 @@ def webhook_message(message_id: int, role: str, content: str, created_at: dateti
                     ) -> dict[str, Any]:
     """Return a message as the helpdesk's webhook events carry it (an agent's with its author)."""
     message = {"message_id": message_id, "role": role, "content": content,
-               "created_at": created_at.isoformat(timespec="milliseconds")}
+               "created_at": iso(created_at)}
     if author is not None:
         message["author"] = author
     return message

@@ -14,6 +14,7 @@ from app.storage.models import Message, MessageFeedback, utcnow
 FEEDBACK = MessageFeedback.__table__
 MESSAGES = Message.__table__
 UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # the two databases we run on
+RATED_ROLES = frozenset({"assistant", "agent"})  # what a customer may rate: the bot's answers and a person's
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,17 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from app.storage.conversations import CONVERSATIONS, MESSAGES, ConversationStore
+from app.storage.conversations import CONVERSATIONS, MESSAGES
 from app.storage.models import MessageFeedback, StaffAccount
 
 ACCOUNTS = StaffAccount.__table__
 FEEDBACK = MessageFeedback.__table__
 HELD = ("waiting", "agent")  # a person has, or will have, the conversation: the bot is silent
+# Conversations' states with the holding agent's name, in ConversationState's order (add the WHERE).
+STATES = select(
+    CONVERSATIONS.c.id, CONVERSATIONS.c.state, CONVERSATIONS.c.agent_id, ACCOUNTS.c.name,
+    CONVERSATIONS.c.waiting_since, CONVERSATIONS.c.owner_key_id,
+).select_from(CONVERSATIONS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == CONVERSATIONS.c.agent_id))
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,6 @@ class HandoffStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.conversations = ConversationStore(session)
 
     @property
     def connection(self) -> Connection:
@@ -63,17 +67,8 @@ class HandoffStore:
 
     def state(self, conversation_id: str) -> ConversationState | None:
         """Return a conversation's state and the name of the agent holding it; None when there is none."""
-        row = self.connection.execute(
-            select(
-                CONVERSATIONS.c.id, CONVERSATIONS.c.state, CONVERSATIONS.c.agent_id, ACCOUNTS.c.name,
-                CONVERSATIONS.c.waiting_since, CONVERSATIONS.c.owner_key_id,
-            )
-            .select_from(CONVERSATIONS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == CONVERSATIONS.c.agent_id))
-            .where(CONVERSATIONS.c.id == conversation_id)
-        ).first()
-        if row is None:
-            return None
-        return ConversationState(row.id, row.state, row.agent_id, row.name, row.waiting_since, row.owner_key_id)
+        row = self.connection.execute(STATES.where(CONVERSATIONS.c.id == conversation_id)).first()
+        return ConversationState(*row) if row is not None else None
 
     def change(self, conversation_id: str, change: Change, now: datetime, **event: Any) -> int | None:
         """Make a change if the conversation is in one of its states; return the event row's id, or None if not."""
@@ -144,15 +139,10 @@ class HandoffStore:
 
     def queue(self, agent_id: int, limit: int) -> tuple[list[ConversationState], list[ConversationState]]:
         """Return the waiting conversations (oldest first) and those this agent holds (longest held first)."""
-        base = select(
-            CONVERSATIONS.c.id, CONVERSATIONS.c.state, CONVERSATIONS.c.agent_id, ACCOUNTS.c.name,
-            CONVERSATIONS.c.waiting_since, CONVERSATIONS.c.owner_key_id,
-        ).select_from(CONVERSATIONS.outerjoin(ACCOUNTS, ACCOUNTS.c.id == CONVERSATIONS.c.agent_id))
-        waiting = base.where(CONVERSATIONS.c.state == "waiting").order_by(
-            CONVERSATIONS.c.waiting_since, CONVERSATIONS.c.id
-        )
-        mine = base.where(CONVERSATIONS.c.state == "agent", CONVERSATIONS.c.agent_id == agent_id).order_by(
-            CONVERSATIONS.c.waiting_since, CONVERSATIONS.c.id
+        oldest_first = (CONVERSATIONS.c.waiting_since, CONVERSATIONS.c.id)
+        waiting = STATES.where(CONVERSATIONS.c.state == "waiting").order_by(*oldest_first)
+        mine = STATES.where(CONVERSATIONS.c.state == "agent", CONVERSATIONS.c.agent_id == agent_id).order_by(
+            *oldest_first
         )
         return (
             [ConversationState(*row) for row in self.connection.execute(waiting.limit(limit))],

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import Response, g, jsonify
 
 from app.api.staff import staff_bp
 from app.security.staff_auth import staff_required
 from app.services import staff_accounts_service
-
-
-def iso(moment: datetime | None) -> str | None:
-    """Format a stored timestamp as ISO-8601 UTC with its offset (None stays None)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds") if moment is not None else None
+from app.utils.timestamps import iso
 
 
 @staff_bp.get("/me")

@@ -14,13 +14,13 @@ from typing import Any
 from flask import Response, jsonify, request, url_for
 
 from app.api.staff import staff_bp
-from app.api.staff.accounts import iso
 from app.api.v1.conversations import LARGEST_MESSAGE_ID
 from app.api.v1.schemas import clean_text, read_json_object
 from app.errors import FaqNotFound, InvalidFaqEntry, InvalidRequest
 from app.security.staff_auth import staff_required
 from app.services import knowledge_base_service
 from app.services.knowledge_base import ListedEntry
+from app.utils.timestamps import iso
 
 DEFAULT_PER_PAGE, LARGEST_PER_PAGE = 50, 200
 LARGEST_PAGE = 1_000_000

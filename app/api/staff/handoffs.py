@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, current_app, g, jsonify
 
 from app.api import sse
-from app.api.live import iso, staff_events
+from app.api.live import staff_events
 from app.api.staff import staff_bp
 from app.api.v1.conversations import LARGEST_MESSAGE_ID, message_json, whole_number_argument
 from app.api.v1.schemas import read_json_object, read_optional_body, text_field
@@ -20,6 +20,7 @@ from app.errors import ConversationNotFound
 from app.security.staff_auth import staff_required
 from app.services import handoff_service
 from app.services.chatbot_service import is_conversation_id
+from app.utils.timestamps import iso
 
 LONGEST_NOTE = 2000
 
@@ -51,7 +52,7 @@ def conversation(conversation_id: str) -> Response:
         conversation_id=state.id,
         state=state.state,
         agent=state.agent,
-        waiting_since=iso(state.waiting_since) if state.waiting_since else None,
+        waiting_since=iso(state.waiting_since),
         trigger=view.trigger,
         reason=view.reason,
         messages=[message_json(message, view.feedback, staff=True) for message in view.messages],
@@ -102,5 +103,4 @@ def existing(conversation_id: str) -> str:
 
 def queue_entry(item: dict[str, Any]) -> dict[str, Any]:
     """Write a queue entry with its timestamp in ISO-8601."""
-    since = item["waiting_since"]
-    return {**item, "waiting_since": iso(since) if since else None}
+    return {**item, "waiting_since": iso(item["waiting_since"])}

@@ -7,11 +7,11 @@ import re
 from flask import Response, jsonify, request, url_for
 
 from app.api.staff import staff_bp
-from app.api.staff.accounts import iso
 from app.errors import InvalidRequest, WebhookEventNotFound
 from app.security.staff_auth import staff_required
 from app.services import webhooks_service
 from app.storage.models import LARGEST_ROW_ID
+from app.utils.timestamps import iso
 
 DEFAULT_PAGE, LARGEST_PAGE = 50, 500
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")

@@ -15,6 +15,7 @@ from app.api import sse
 from app.errors import APIError, api_error_for
 from app.services.chatbot_service import Answer, AnswerStream
 from app.utils.privacy import mask_personal_data
+from app.utils.timestamps import iso
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +33,7 @@ def response_metadata(
     metadata = {
         "response_id": response_id or str(uuid.uuid4()),
         "message_id": message_id,
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+        "timestamp": iso(datetime.now(timezone.utc)),
         "processing_time": processing_time(),
         "model": model,
         "assistant_version": config["ASSISTANT_VERSION"],

@@ -12,13 +12,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from app.api import sse
-from app.api.live import conversation_events, iso
+from app.api.live import conversation_events
 from app.api.v1.owners import requesting_key_id
 from app.api.v1.schemas import read_optional_body, text_field
 from app.errors import InvalidRequest
 from app.services import chatbot_service, handoff_service
 from app.storage.conversations import MessageWindow
 from app.storage.models import LARGEST_ROW_ID
+from app.utils.timestamps import iso
 
 conversations_bp = Blueprint("conversations", __name__)
 
@@ -26,7 +27,6 @@ DEFAULT_PAGE, LARGEST_PAGE = 100, 500
 LARGEST_MESSAGE_ID = LARGEST_ROW_ID
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 LONGEST_REASON = 1000
-ANSWER_ROLES = ("assistant", "agent")  # what a customer may rate
 
 
 @conversations_bp.get("/conversations/<conversation_id>")
@@ -36,7 +36,7 @@ def get_conversation(conversation_id: str) -> Response:
     conversation, page = chatbot_service().transcript(conversation_id, requesting_key_id(), window)
     handoff = handoff_service()
     state = handoff.state(conversation.id)
-    feedback = handoff.feedback([message.id for message in page.messages if message.role in ANSWER_ROLES])
+    feedback = handoff.feedback(page.messages)
     next_page = None
     if page.has_more:
         if window.after is not None:  # reading forwards: from the last message, up to the same `before`
@@ -68,7 +68,7 @@ def message_json(message: Any, feedback: dict[int, dict[str, Any]], *, staff: bo
         "author": message.author,
         "event": message.event,
         "state": message.state,
-        "feedback": feedback.get(message.id) if message.role in ANSWER_ROLES else None,
+        "feedback": feedback.get(message.id),  # only messages a customer may rate have one
     }
     if staff:
         item.update(trigger=message.trigger, detail=message.detail)

@@ -31,6 +31,7 @@ from app.services.webhooks.dispatcher import Dispatcher
 from app.services.webhooks.helpdesk import HelpdeskClient
 from app.storage.models import utcnow
 from app.storage.outbox import OutboxStore
+from app.utils.timestamps import iso
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +119,7 @@ class HelpdeskWebhooks:
         if not self.enabled:
             return
         now, event_id = self.clock(), str(uuid.uuid4())
-        body = {"event": event, "event_id": event_id, "occurred_at": now.isoformat(timespec="milliseconds"),
+        body = {"event": event, "event_id": event_id, "occurred_at": iso(now),
                 "conversation_id": conversation_id, "data": data}
         self.store.add(connection, event, conversation_id, orjson.dumps(body).decode(), event_id, now)
 
