@@ -14,7 +14,7 @@ from flask import Response, current_app, g, jsonify
 from app.api import sse
 from app.api.live import staff_events
 from app.api.staff import staff_bp
-from app.api.v1.conversations import LARGEST_MESSAGE_ID, message_json, whole_number_argument
+from app.api.v1.conversations import message_id_argument, message_json
 from app.api.v1.schemas import read_json_object, read_optional_body, text_field
 from app.errors import ConversationNotFound
 from app.security.staff_auth import staff_required
@@ -45,7 +45,7 @@ def events() -> Response:
 @staff_required("agent")
 def conversation(conversation_id: str) -> Response:
     """Return a conversation's whole transcript (or its messages after ?after=), with states, triggers, reasons."""
-    after = whole_number_argument("after", 0, LARGEST_MESSAGE_ID) or 0
+    after = message_id_argument("after") or 0
     view = handoff_service().staff_view(existing(conversation_id), after)
     state = view.state
     return jsonify(

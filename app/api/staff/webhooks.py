@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
-from flask import Response, jsonify, request, url_for
+from flask import Response, jsonify, url_for
 
 from app.api.staff import staff_bp
-from app.errors import InvalidRequest, WebhookEventNotFound
+from app.api.v1.schemas import number_argument
+from app.errors import WebhookEventNotFound
 from app.security.staff_auth import staff_required
 from app.services import webhooks_service
 from app.storage.models import LARGEST_ROW_ID
 from app.utils.timestamps import iso
 
 DEFAULT_PAGE, LARGEST_PAGE = 50, 500
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 
 
 @staff_bp.get("/webhooks/failed")
@@ -52,12 +50,3 @@ def retry_failed_webhook(outbox_id: int) -> tuple[Response, int]:
         raise WebhookEventNotFound()
     return jsonify(id=outbox_id, status="pending"), 202
 
-
-def number_argument(name: str, lowest: int, highest: int) -> int | None:
-    """Return a query argument that must be a whole number in [lowest, highest], or None when it is absent."""
-    raw = request.args.get(name)
-    if raw is None:
-        return None
-    if not (_WHOLE_NUMBER.fullmatch(raw) and lowest <= int(raw) <= highest):
-        raise InvalidRequest(f'"{name}" must be a whole number from {lowest} to {highest}.')
-    return int(raw)

@@ -6,7 +6,6 @@ and GET .../events (a live stream of agents' messages and changes of state).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -14,8 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from app.api import sse
 from app.api.live import conversation_events
 from app.api.v1.owners import requesting_key_id
-from app.api.v1.schemas import read_optional_body, text_field
-from app.errors import InvalidRequest
+from app.api.v1.schemas import WHOLE_NUMBER, number_argument, read_optional_body, text_field
 from app.services import chatbot_service, handoff_service
 from app.storage.conversations import MessageWindow
 from app.storage.models import LARGEST_ROW_ID
@@ -25,7 +23,6 @@ conversations_bp = Blueprint("conversations", __name__)
 
 DEFAULT_PAGE, LARGEST_PAGE = 100, 500
 LARGEST_MESSAGE_ID = LARGEST_ROW_ID
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")
 LONGEST_REASON = 1000
 
 
@@ -90,7 +87,7 @@ def stream_conversation_events(conversation_id: str) -> Response:
     """Stream agents' messages and changes of state after the client's last message (Last-Event-ID or ?after=)."""
     after = last_event_id()
     if after is None:
-        after = whole_number_argument("after", 0, LARGEST_MESSAGE_ID)
+        after = message_id_argument("after")
     conversation = chatbot_service().conversation(conversation_id, requesting_key_id())
     heartbeat = current_app.config["STREAM_HEARTBEAT_SECONDS"]
     return sse.event_stream(conversation_events(conversation.id, after, heartbeat))
@@ -99,7 +96,7 @@ def stream_conversation_events(conversation_id: str) -> Response:
 def last_event_id() -> int | None:
     """Return the Last-Event-ID a reconnecting EventSource sends, when it is a message_id; else None."""
     raw = request.headers.get("Last-Event-ID", "").strip()
-    return int(raw) if _WHOLE_NUMBER.fullmatch(raw) and int(raw) <= LARGEST_MESSAGE_ID else None
+    return int(raw) if WHOLE_NUMBER.fullmatch(raw) and int(raw) <= LARGEST_MESSAGE_ID else None
 
 
 @conversations_bp.delete("/conversations/<conversation_id>")
@@ -112,19 +109,12 @@ def delete_conversation(conversation_id: str) -> Response:
 def read_window() -> MessageWindow:
     """Read the page asked for from ?limit= (1 to 500), ?before= and ?after= (message ids)."""
     return MessageWindow(
-        limit=whole_number_argument("limit", 1, LARGEST_PAGE, DEFAULT_PAGE),
-        before=whole_number_argument("before", 0, LARGEST_MESSAGE_ID),
-        after=whole_number_argument("after", 0, LARGEST_MESSAGE_ID),
+        limit=number_argument("limit", 1, LARGEST_PAGE, DEFAULT_PAGE),
+        before=message_id_argument("before"),
+        after=message_id_argument("after"),
     )
 
 
-def whole_number_argument(name: str, lowest: int, highest: int, default: int | None = None) -> int | None:
-    """Return a query argument that must be a whole number in [lowest, highest]; the default when it is absent."""
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not (_WHOLE_NUMBER.fullmatch(raw) and lowest <= int(raw) <= highest):
-        if name == "limit":
-            raise InvalidRequest(f'"limit" must be a whole number from {lowest} to {highest}.')
-        raise InvalidRequest(f'"{name}" must be a message_id (a whole number).')
-    return int(raw)
+def message_id_argument(name: str) -> int | None:
+    """Return a query argument that must be a message_id (a cursor); None when it is absent."""
+    return number_argument(name, 0, LARGEST_MESSAGE_ID, meaning="a message_id (a whole number)")

@@ -27,6 +27,7 @@ from app.errors import EmptyQuery, InvalidRequest, MessageTooLong
 
 MAX_JSON_NESTING = 32  # levels of objects and arrays a body may have; ours need one
 
+WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")  # a query argument's digits, before its range is checked
 _SURROGATE = re.compile("[\ud800-\udfff]")  # after decoding, only unpaired ones remain
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # Unicode's Cc, newline and tab excepted
 _NEWLINE = re.compile("\r\n?")
@@ -134,3 +135,18 @@ def text_field(body: dict[str, Any], name: str, max_chars: int, *, required: boo
     if len(value) > max_chars:
         raise InvalidRequest(f'"{name}" can be at most {max_chars} characters.')
     return value or None
+
+
+def number_argument(
+    name: str, lowest: int, highest: int, default: int | None = None, *, meaning: str | None = None
+) -> int | None:
+    """Return a query argument that must be a whole number in [lowest, highest]; the default when it is absent.
+
+    The error says what the number must be: `meaning` (e.g. "a message_id (a whole number)"), else the range.
+    """
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not (WHOLE_NUMBER.fullmatch(raw) and lowest <= int(raw) <= highest):
+        raise InvalidRequest(f'"{name}" must be {meaning or f"a whole number from {lowest} to {highest}"}.')
+    return int(raw)
