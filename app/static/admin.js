@@ -12,12 +12,7 @@
 
   // --- Small helpers.
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  const element = GreenGrocerStaff.element;
 
   function button(text, className) {
     const node = element("button", className || "button button--secondary", text);

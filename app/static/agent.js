@@ -30,6 +30,7 @@
     reopened: "Back to the bot",
   };
   const { readEvents, readError, isEventStream } = window.GreenGrocerApi;
+  const element = window.GreenGrocerStaff.element;
   const TITLE = document.title;
 
   const byId = (id) => document.getElementById(id);
@@ -70,13 +71,6 @@
     onSignOut: stop,
   });
 
-  function element(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = text;
-    return node;
-  }
-
   function say(message) {
     notice.textContent = message;
   }
@@ -111,8 +105,7 @@
     if (stream) stream.abort();
     stream = null;
     clearTimeout(reconnectTimer);
-    clearInterval(pollTimer);
-    pollTimer = null;
+    stopPolling();
     reconnects = 0;
     openId = null;
     waitingList.replaceChildren();
@@ -135,7 +128,7 @@
         reconnects = 0;
         stopPolling();
         live.textContent = TEXT.live;
-        refreshQueue(); // what changed while the stream was down
+        // Its first event, `queue`, refreshes what changed while the stream was down.
         await readEvents(response.body, onStaffEvent);
       }
     } catch (error) {

@@ -197,7 +197,7 @@
   function setBusy(value) {
     busy = value;
     sendButton.disabled = value;
-    handoffButton.disabled = value || !conversationId() || PERSON_STATES.includes(state);
+    updateHandoffButton();
     if (value) {
       log.setAttribute("aria-busy", "true"); // screen readers read the answer once it is complete
     } else {
@@ -215,9 +215,19 @@
     document.body.dataset.state = state;
     stateLine.textContent = state === "waiting" ? TEXT.waiting : state === "agent" ? TEXT.joined(agentName || "Our team") : "";
     stateLine.hidden = !stateLine.textContent;
-    handoffButton.disabled = busy || !conversationId() || PERSON_STATES.includes(state);
-    if (PERSON_STATES.includes(state)) listen();
+    updateHandoffButton();
+    if (withPerson()) listen();
     else stopListening();
+  }
+
+  // A person has the conversation, or will have it: the bot is silent.
+  function withPerson() {
+    return PERSON_STATES.includes(state);
+  }
+
+  // "Talk to a person" asks for one once the conversation exists, and not while busy or already with one.
+  function updateHandoffButton() {
+    handoffButton.disabled = busy || !conversationId() || withPerson();
   }
 
   function listen() {
@@ -239,7 +249,7 @@
       const kind = data.event || (data.state === "waiting" && state === "agent" ? "released" : EVENT_OF_STATE[data.state]);
       const name = data.agent || agentName;
       if (identify(null, data.message_id) && EVENT_TEXT[kind]) addEvent(EVENT_TEXT[kind](name));
-      setState(data.state, data.agent === undefined ? agentName : data.agent);
+      setState(data.state, data.agent); // an agent left out keeps the one shown
       scrollToEnd();
     });
     source.addEventListener("error", function () {
@@ -248,7 +258,7 @@
       if (source.readyState === EventSource.CLOSED && live === source) {
         live = null;
         setTimeout(function () {
-          if (PERSON_STATES.includes(state)) listen();
+          if (withPerson()) listen();
         }, 3000);
       }
     });
@@ -307,7 +317,7 @@
 
   async function ask(question) {
     setBusy(true);
-    setStatus(PERSON_STATES.includes(state) ? TEXT.sending : TEXT.answering);
+    setStatus(withPerson() ? TEXT.sending : TEXT.answering);
     const asked = addMessage("user", question);
     const reply = addMessage("assistant", "");
     reply.classList.add("message--streaming");
@@ -346,7 +356,7 @@
       identify(asked, data.message_id);
       asked.classList.add("message--sent");
       addNote(asked, TEXT.sent);
-      setState(data.state, data.agent === undefined ? agentName : data.agent);
+      setState(data.state, data.agent); // an agent left out keeps the one shown
       return;
     }
     if (!response.ok || !isEventStream(response)) {

@@ -163,5 +163,13 @@
     };
   }
 
-  window.GreenGrocerStaff = { session: session, readError: readError, SignedOut: SignedOut };
+  // A new element with a class and a text (set as text, never as HTML), for the staff pages' scripts.
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  window.GreenGrocerStaff = { session: session, readError: readError, SignedOut: SignedOut, element: element };
 })();
