@@ -36,3 +36,14 @@ def call_every_operation(
 
         call_and_validate()
     return set(called)
+
+
+def hostile_text(samples: Sequence[str], around: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[str]:
+    """Return strings that carry one of the hostile samples between a little ordinary text (`around`)."""
+    around = st.text(max_size=3) if around is None else around
+    return st.builds(lambda before, bad, after: before + bad + after, around, st.sampled_from(samples), around)
+
+
+def without_surrogates(text: str) -> str:
+    """Return the text without lone surrogates, which a URL cannot carry (for query arguments)."""
+    return "".join(char for char in text if not "\ud800" <= char <= "\udfff")

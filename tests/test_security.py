@@ -7,9 +7,8 @@ import uuid
 import pytest
 
 from tests.deepseek_standin import Reply
+from tests.page_checks import STRICT_CSP
 from tests.support import read_log
-
-STRICT_CSP = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
 def csp_directives(response):
