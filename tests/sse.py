@@ -26,17 +26,19 @@ def parse(text: str) -> list[Event]:
 
 def open_stream(base_url: str, body: dict[str, Any], path: str = "/api/v1/chat/stream") -> http.client.HTTPResponse:
     """POST to a live server and return the response unread, to read events as they arrive."""
-    host, port = base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-    return connection.getresponse()
+    return _unread(base_url, "POST", path, json.dumps(body), {"Content-Type": "application/json"})
 
 
 def open_get_stream(base_url: str, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
     """GET a stream from a live server and return the response unread, to read events as they arrive."""
+    return _unread(base_url, "GET", path, None, headers or {})
+
+
+def _unread(base_url: str, method: str, path: str, body: str | None, headers: dict[str, str]) -> http.client.HTTPResponse:
+    """Send a request to a live server (http://host:port) and return its response unread."""
     host, port = base_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
-    connection.request("GET", path, headers=headers or {})
+    connection.request(method, path, body=body, headers=headers)
     return connection.getresponse()
 
 

@@ -44,6 +44,19 @@ def shipped_answers() -> dict[str, str]:
     return {entry.id: entry.answer for entry in shipped_knowledge_base().entries}
 
 
+def chat(client: Any, message: str, conversation_id: str | None = None, status: int = 200) -> Any:
+    """Ask a question with Flask's test client (in a conversation, if given); check the status; return the JSON."""
+    body = {"message": message, **({"conversation_id": conversation_id} if conversation_id else {})}
+    response = client.post("/api/v1/chat", json=body)
+    assert response.status_code == status, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def error_of(response: Any) -> tuple[int, str]:
+    """Return an error answer's status and its code."""
+    return response.status_code, response.get_json()["error"]["code"]
+
+
 def read_log(path: Path) -> list[dict[str, Any]]:
     """Return the JSON lines an app wrote to its log file."""
     if not path.exists():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.deepseek_standin import Reply
+from tests.support import error_of
 
 pytestmark = pytest.mark.both_databases
 
@@ -37,10 +38,6 @@ def messages(client, conversation_id, headers=None):
 
 def feedback_path(conversation_id, message_id):
     return f"/api/v1/conversations/{conversation_id}/messages/{message_id}/feedback"
-
-
-def error_of(response):
-    return response.status_code, response.get_json()["error"]["code"]
 
 
 def test_answers_carry_no_rating_until_rated(client, standin):

@@ -12,7 +12,7 @@ import pytest
 
 from app.extensions import db
 from tests.deepseek_standin import Reply
-from tests.support import RoundTrips, empty_tables
+from tests.support import RoundTrips, chat, empty_tables
 
 
 @pytest.fixture
@@ -27,20 +27,13 @@ def counted(make_app, postgres_url, standin):
     return client, engine
 
 
-def ask(client, message: str, conversation_id: str | None = None) -> dict:
-    body = {"message": message, **({"conversation_id": conversation_id} if conversation_id else {})}
-    response = client.post("/api/v1/chat", json=body)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
-
-
 @pytest.mark.parametrize(("continued", "bound"), [(False, 1), (True, 2)])
 def test_an_faq_answer_is_one_statement_after_the_conversation_s_check(counted, continued, bound):
     client, engine = counted
-    conversation_id = ask(client, "delivery hours")["conversation_id"] if continued else None
+    conversation_id = chat(client, "delivery hours")["conversation_id"] if continued else None
 
     with RoundTrips(engine) as trips:
-        answer = ask(client, "What are your delivery hours?", conversation_id)
+        answer = chat(client, "What are your delivery hours?", conversation_id)
 
     assert answer["source"] == "faq"
     assert trips.count <= bound, trips.statements
@@ -49,11 +42,11 @@ def test_an_faq_answer_is_one_statement_after_the_conversation_s_check(counted, 
 @pytest.mark.parametrize(("continued", "bound"), [(False, 2), (True, 3)])
 def test_a_model_s_turn_is_one_statement_for_the_question_and_one_for_the_answer(counted, standin, continued, bound):
     client, engine = counted
-    conversation_id = ask(client, "delivery hours")["conversation_id"] if continued else None
+    conversation_id = chat(client, "delivery hours")["conversation_id"] if continued else None
     standin.push(Reply(content="We stock kale daily."))
 
     with RoundTrips(engine) as trips:
-        answer = ask(client, "Do you sell kale?", conversation_id)
+        answer = chat(client, "Do you sell kale?", conversation_id)
 
     assert answer["source"] == "llm"
     assert trips.count <= bound, trips.statements

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.storage.models import Message
 from tests.deepseek_standin import Reply
 from tests.staff import add_staff, bearer
-from tests.support import read_log, shipped_answers, shipped_knowledge_base
+from tests.support import chat, error_of, read_log, shipped_answers, shipped_knowledge_base
 
 pytestmark = pytest.mark.both_databases
 
@@ -31,21 +31,10 @@ def staff(make_app):
     return app, app.test_client(), bearer(add_staff(app, "Sam", "admin")), bearer(add_staff(app, "Dana"))
 
 
-def chat(client, message, conversation_id=None):
-    body = {"message": message, **({"conversation_id": conversation_id} if conversation_id else {})}
-    response = client.post("/api/v1/chat", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
 def faqs(client, headers, query=""):
     response = client.get(f"/api/v1/staff/faqs{query}", headers=headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
-
-
-def error_of(response):
-    return response.status_code, response.get_json()["error"]["code"]
 
 
 def stored_messages(client, conversation_id):

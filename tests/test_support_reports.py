@@ -21,6 +21,7 @@ from app.storage.models import Conversation, Message
 from tests.deepseek_standin import Reply
 from tests.handoff import WORDS
 from tests.staff import add_staff, bearer
+from tests.support import chat, error_of
 
 pytestmark = pytest.mark.both_databases
 
@@ -35,13 +36,6 @@ def reports(make_app):
     """An app (no DeepSeek retries), its client, and an admin's and an agent's headers."""
     app = make_app(RATE_LIMITS="1000/minute", DEEPSEEK_MAX_RETRIES=0)
     return app, app.test_client(), bearer(add_staff(app, "Sam", "admin")), bearer(add_staff(app, "Dana"))
-
-
-def chat(client, message, conversation_id=None, status=200):
-    body = {"message": message, **({"conversation_id": conversation_id} if conversation_id else {})}
-    response = client.post("/api/v1/chat", json=body)
-    assert response.status_code == status, response.get_json()
-    return response.get_json()
 
 
 def answer_ids(client, conversation_id):
@@ -110,10 +104,6 @@ def get(client, path, headers, **query):
     response = client.get(path, headers=headers, query_string=query)
     assert response.status_code == 200, response.get_json()
     return response
-
-
-def error_of(response):
-    return response.status_code, response.get_json()["error"]["code"]
 
 
 # Stats

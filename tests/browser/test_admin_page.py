@@ -6,10 +6,7 @@ exception, no CSP violation, no dialog (deleting asks in the page) and no reques
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,26 +14,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.pages import HTTP_STATUS_NOTE, answers, open_chat, stored_conversation_id
+from tests.browser.pages import HTTP_STATUS_NOTE, TOKEN_KEY, answers, call, open_chat, stored_conversation_id
 from tests.browser.pages import ask as ask_on_the_chat_page
 from tests.deepseek_standin import Reply
-from tests.staff import add_staff, bearer
-
-TOKEN_KEY = "greengrocer.staffToken"
-
-
-def call(base_url: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    """Send one JSON request to the live server; return the status and the decoded body (None if empty)."""
-    headers = {"Content-Type": "application/json", **(bearer(token) if token else {})}
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
+from tests.staff import add_staff, staff_command
 
 
 @pytest.fixture
@@ -103,7 +84,7 @@ def test_a_revoked_token_ends_the_session_at_the_next_call(live_app, page, watch
     token = add_staff(app, "Ada", "admin")
     watch.expect_console_error(HTTP_STATUS_NOTE.format(status=401))
     sign_in(page, base_url, token)
-    result = app.test_cli_runner().invoke(args=["staff", "revoke", "Ada"])
+    result = staff_command(app, "revoke", "Ada")
     assert result.exit_code == 0, result.output
 
     page.get_by_role("button", name="Search").click()

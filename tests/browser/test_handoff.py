@@ -6,21 +6,18 @@ no CSP violation, no dialog and no request leaving 127.0.0.1.
 
 from __future__ import annotations
 
-import json
 import re
-import urllib.request
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.pages import HTTP_STATUS_NOTE, answers, ask, open_chat, stored_conversation_id
+from tests.browser.pages import HTTP_STATUS_NOTE, TOKEN_KEY, answers, ask, call, open_chat, stored_conversation_id
 from tests.deepseek_standin import Reply
-from tests.staff import add_staff, bearer, staff_command
+from tests.staff import add_staff, staff_command
 
 FAQ_QUESTION = "What are your delivery hours?"
 ASK_FOR_PERSON = "can I talk to a human"
 REPLY = "Hi, I'm Dana from the support team. Let me look at your order."
-TOKEN_KEY = "greengrocer.staffToken"
 
 
 def sign_in(page: Page, base_url: str, token: str) -> None:
@@ -31,9 +28,9 @@ def sign_in(page: Page, base_url: str, token: str) -> None:
 
 
 def staff_get(base_url: str, path: str, token: str) -> dict[str, Any]:
-    request = urllib.request.Request(f"{base_url}/api/v1/staff{path}", headers=bearer(token))
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
+    status, body = call(base_url, "GET", "/api/v1/staff" + path, token=token)
+    assert status == 200, body
+    return body
 
 
 def test_a_customer_asks_for_a_person_an_agent_claims_replies_and_closes_and_the_bot_answers_again(
@@ -201,15 +198,10 @@ def test_after_two_failed_answers_the_failure_offers_a_person(live_app, page, st
     expect(answers(page).last).to_have_attribute("data-source", "handoff")
 
 
-def post(base_url: str, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{base_url}{path}",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", **(headers or {})},
-        method="POST",
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.load(response)
+def post(base_url: str, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    status, answer = call(base_url, "POST", path, body, token)
+    assert status == 200, answer
+    return answer
 
 
 def waiting_conversation(base_url: str, question: str = ASK_FOR_PERSON) -> str:
@@ -230,7 +222,7 @@ def test_a_claim_another_agent_won_is_refused_politely(live_app, other_page, oth
     expect(claim).to_have_count(1)
 
     def lee_first(route):  # Lee's claim reaches the server just before Dana's
-        post(base_url, f"/api/v1/staff/conversations/{conversation_id}/claim", {}, bearer(lee))
+        post(base_url, f"/api/v1/staff/conversations/{conversation_id}/claim", {}, lee)
         route.continue_()
 
     page.route("**/claim", lee_first)
