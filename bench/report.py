@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.loadgen import Throughput
 from bench.rate_limit_cost import StrategyCost
-from bench.scenarios import LlmResult, StreamResult
+from bench.scenarios import POSTGRES, REDIS, WORKERS, LlmResult, StreamResult
 from bench.stats import median, percentile
 
 # The goals of issue #12
@@ -27,9 +27,6 @@ STREAMS_GOAL = 2000  # concurrent streams held and completed on 2 workers
 FIRST_DELTA_GOAL = 0.050  # seconds after the stand-in's, p99
 REST_MEMORY_GOAL = 130.0  # MiB per worker
 RATE_LIMIT_SLACK = 1.2  # a busy client's Redis CPU per request may be this much a fresh one's (noise)
-WORKERS = "gunicorn workers"
-POSTGRES = "PostgreSQL (this database's backends)"
-REDIS = "Redis"
 PACKAGES = ("Flask", "gunicorn", "gevent", "httpcore2", "SQLAlchemy", "psycopg", "limits", "redis", "structlog",
             "prometheus-client")
 

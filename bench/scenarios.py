@@ -19,6 +19,10 @@ from bench.stats import median, peak_overlap, percentile
 
 FAQ_QUESTION = "What are your delivery hours?"
 CORES = os.cpu_count() or 1
+# The process groups whose CPU is measured under load (the report reads the first three per answer).
+WORKERS = "gunicorn workers"
+POSTGRES = "PostgreSQL (this database's backends)"
+REDIS = "Redis"
 
 WRK_SCRIPT = """
 wrk.method = "POST"
@@ -70,8 +74,8 @@ def throughput(
     the shared CPU from the server). Notes the CPU each process group used meanwhile.
     """
     meter = CpuMeter({"server workers": server.workers,
-                      "PostgreSQL (this database's backends)": lambda: postgres_backends(database_url),
-                      "Redis": lambda: pids_named("redis-server")})
+                      POSTGRES: lambda: postgres_backends(database_url),
+                      REDIS: lambda: pids_named("redis-server")})
     if shutil.which("wrk"):
         script = workdir / "post.lua"
         script.write_text(WRK_SCRIPT % json.dumps(body))
@@ -120,11 +124,11 @@ class Observer:
         self.peak_rss: dict[int, float] = {}
         self.meter = CpuMeter(
             {
-                "gunicorn workers": server.workers,
+                WORKERS: server.workers,
                 "stand-in": lambda: [standin.process.pid],
                 "load generator": lambda: [os.getpid()],
-                "PostgreSQL (this database's backends)": lambda: postgres_backends(database_url),
-                "Redis": lambda: pids_named("redis-server"),
+                POSTGRES: lambda: postgres_backends(database_url),
+                REDIS: lambda: pids_named("redis-server"),
             }
         )
         self.machine_busy = 0.0
